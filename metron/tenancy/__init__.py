@@ -1,0 +1,1 @@
+"""Multi-tenancy base classes: every organization-owned row, admin and API view."""
