@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import (
     Customer,
@@ -110,23 +111,29 @@ def service_key_create(
     created_by: User | None = None,
 ) -> tuple[ServiceAPIKey, str]:
     """Create a service key; returns it with the plaintext key, which is never stored."""
-    scopes = list(dict.fromkeys(scopes))
-    if not scopes:
-        raise ValidationError({"scopes": SERVICE_KEY_NO_SCOPE})
-    for scope in scopes:
-        if scope not in ServiceAPIKey.Scope.values:
-            raise ValidationError({"scopes": SERVICE_KEY_UNKNOWN_SCOPE.format(scope=scope)})
     key = ServiceAPIKey(
         organization=organization,
         name=name,
-        scopes=scopes,
+        scopes=list(scopes),
         expiry_date=expiry_date,
         created_by=created_by,
     )
+    return key, service_key_issue(key=key)
+
+
+@transaction.atomic
+def service_key_issue(*, key: ServiceAPIKey) -> str:
+    """Validate and save a new, unsaved service key; returns its plaintext (shown once)."""
+    key.scopes = list(dict.fromkeys(key.scopes))
+    if not key.scopes:
+        raise ValidationError({"scopes": SERVICE_KEY_NO_SCOPE})
+    for scope in key.scopes:
+        if scope not in ServiceAPIKey.Scope.values:
+            raise ValidationError({"scopes": SERVICE_KEY_UNKNOWN_SCOPE.format(scope=scope)})
     plaintext = ServiceAPIKey.objects.assign_key(key)
     key.full_clean(exclude=["id", "prefix", "hashed_key"])
     key.save()
-    return key, plaintext
+    return plaintext
 
 
 def service_key_revoke(*, key: ServiceAPIKey) -> ServiceAPIKey:
@@ -184,8 +191,6 @@ def customer_plan_assign(
     The customer row is locked so two concurrent changes cannot both open a
     period. Assigning the plan already in force is a no-op.
     """
-    from django.utils import timezone
-
     valid_from = valid_from or timezone.now()
     Customer.objects.select_for_update(no_key=True).filter(pk=customer.pk).first()
     periods = CustomerPlan.objects.filter(customer=customer)
@@ -245,3 +250,38 @@ def provider_key_create(
 def provider_key_update(*, provider_key: ProviderKey, **data: Any) -> ProviderKey:
     """Update a provider key's mapping (provider and key id do not change)."""
     return model_update(instance=provider_key, fields=PROVIDER_KEY_FIELDS, data=data)[0]
+
+
+# --- review queue -------------------------------------------------------------
+
+
+def catalog_mark_reviewed(
+    *, model: type[Customer] | type[Feature], organization: Organization, ids: Iterable[int]
+) -> int:
+    """Confirm auto-registered customers or features; returns how many changed."""
+    return model.objects.filter(
+        organization=organization, pk__in=list(ids), needs_review=True
+    ).update(needs_review=False, updated_at=timezone.now())
+
+
+def provider_key_revoke_many(*, organization: Organization, ids: Iterable[int]) -> int:
+    """Mark provider keys revoked at the provider; returns how many changed."""
+    return ProviderKey.objects.filter(
+        organization=organization, pk__in=list(ids), status=ProviderKey.Status.ACTIVE
+    ).update(status=ProviderKey.Status.REVOKED, updated_at=timezone.now())
+
+
+@transaction.atomic
+def customer_plan_end(*, customer: Customer, valid_to: datetime) -> CustomerPlan | None:
+    """Close the customer's open plan period at ``valid_to`` (churn); None if none is open.
+
+    The customer row is locked, as in ``customer_plan_assign``.
+    """
+    Customer.objects.select_for_update(no_key=True).filter(pk=customer.pk).first()
+    current = CustomerPlan.objects.filter(customer=customer, valid_to__isnull=True).first()
+    if current is None:
+        return None
+    current.valid_to = valid_to
+    current.full_clean()
+    current.save(update_fields=["valid_to", "updated_at"])
+    return current

@@ -1,18 +1,122 @@
-"""Callbacks the admin theme calls: organization switcher, badge and dashboard."""
+"""Callbacks the admin theme calls: organization switcher, badge and the ops start page."""
 
 from __future__ import annotations
 
+import json
+
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Customer, Feature, ProviderKey
+from accounts.selectors import (
+    catalog_summary,
+    customer_list,
+    feature_list,
+    plan_customer_counts,
+    provider_key_list,
+)
+
+REVIEW_ROWS = 8
+
 
 def site_dropdown(request):
-    return []
+    return [
+        {
+            "icon": "swap_horiz",
+            "title": "Switch organization",
+            "link": reverse("organization-switch"),
+        },
+        {"icon": "api", "title": "API documentation", "link": reverse("api-docs")},
+    ]
 
 
 def environment_badge(request):
+    """The active organization, shown in the header on every admin page."""
     organization = getattr(request, "organization", None)
     if organization is None:
         return None
     return [organization.name, "info"]
 
 
+def _changelist(model, **params) -> str:
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    if params:
+        url += "?" + "&".join(f"{key}={value}" for key, value in params.items())
+    return url
+
+
 def dashboard_callback(request, context):
+    """The admin index: the active organization's catalog at a glance and its review queue."""
+    organization = request.organization
+    if organization is None:
+        return context
+    summary = catalog_summary(organization=organization)
+    plans = list(plan_customer_counts(organization=organization, at=timezone.now()))
+    context.update(
+        {
+            "organization": organization,
+            "summary": summary,
+            "kpis": [
+                {
+                    "title": "Customers",
+                    "value": summary.customers,
+                    "footer": f"{summary.customers_internal} internal / test",
+                    "link": _changelist(Customer),
+                },
+                {
+                    "title": "Active features",
+                    "value": summary.features_active,
+                    "footer": f"{summary.features_retired} retired",
+                    "link": _changelist(Feature, status="active"),
+                },
+                {
+                    "title": "Provider keys",
+                    "value": summary.provider_keys,
+                    "footer": f"{summary.provider_keys_unmapped} unmapped",
+                    "link": _changelist(ProviderKey),
+                },
+                {
+                    "title": "Waiting for review",
+                    "value": summary.customers_to_review
+                    + summary.features_to_review
+                    + summary.provider_keys_unmapped,
+                    "footer": "customers, features and unmapped keys",
+                    "link": _changelist(Customer, needs_review__exact=1),
+                },
+            ],
+            "plans_table": {
+                "headers": ["Plan", "Price", "Customers today"],
+                "rows": [
+                    [p.name, f"{p.price:,.2f} {p.currency} / {p.interval}", p.customer_count]
+                    for p in plans
+                ],
+            },
+            "plans_chart": json.dumps(
+                {
+                    "labels": [p.name for p in plans],
+                    "datasets": [
+                        {
+                            "label": "Customers today",
+                            "data": [p.customer_count for p in plans],
+                            "backgroundColor": "var(--color-primary-600)",
+                        }
+                    ],
+                }
+            ),
+            "review_customers": customer_list(organization=organization).filter(needs_review=True)[
+                :REVIEW_ROWS
+            ],
+            "review_features": feature_list(organization=organization).filter(needs_review=True)[
+                :REVIEW_ROWS
+            ],
+            "unmapped_keys": provider_key_list(organization=organization).filter(
+                feature__isnull=True
+            )[:REVIEW_ROWS],
+            "links": {
+                "customers_review": _changelist(Customer, needs_review__exact=1),
+                "features_review": _changelist(Feature, needs_review__exact=1),
+                "keys_unmapped": _changelist(ProviderKey, mapped="no"),
+            },
+        }
+    )
     return context

@@ -36,7 +36,7 @@ def scope_queryset(queryset: QuerySet, organization) -> QuerySet:
         return queryset
     if organization is None:
         return queryset.none()
-    scoped = queryset.filter(**{path: organization})
+    scoped = queryset.filter(**{path: organization.pk})
     # Users can reach the organization through one membership only, but keep
     # the rows distinct in case a join fans out.
     return scoped.distinct() if "__" in path else scoped
