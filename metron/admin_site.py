@@ -54,6 +54,7 @@ def dashboard_callback(request, context):
     plans = list(plan_customer_counts(organization=organization, at=timezone.now()))
     context.update(
         {
+            "title": f"{organization.name} · catalog at a glance",
             "organization": organization,
             "summary": summary,
             "kpis": [
@@ -99,6 +100,7 @@ def dashboard_callback(request, context):
                             "label": "Customers today",
                             "data": [p.customer_count for p in plans],
                             "backgroundColor": "var(--color-primary-600)",
+                            "maxBarThickness": 64,
                         }
                     ],
                 }
