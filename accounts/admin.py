@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+from zoneinfo import available_timezones
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.db.models import OuterRef, Q, Subquery
-from django.utils import timezone
+from django.db.models import OuterRef, Subquery
 from django.utils.html import format_html
 from django_q import admin as q_admin
 from django_q import models as q_models
@@ -15,7 +16,7 @@ from unfold.admin import ModelAdmin
 from unfold.decorators import display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
-from accounts import services
+from accounts import selectors, services
 from accounts.models import (
     Customer,
     CustomerPlan,
@@ -37,20 +38,20 @@ from metron.tenancy.admin import (
 AUDIT_FIELDS = ("created_at", "updated_at")
 
 
-def _current_plan_subquery(field: str = "plan__name"):
-    now = timezone.now()
-    return Subquery(
-        CustomerPlan.objects.filter(customer=OuterRef("pk"), valid_from__lte=now)
-        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=now))
-        .values(field)[:1]
-    )
-
-
 # --- organizations and staff ----------------------------------------------------
+
+
+class OrganizationForm(forms.ModelForm):
+    timezone = forms.ChoiceField(choices=lambda: [(tz, tz) for tz in sorted(available_timezones())])
+
+    class Meta:
+        model = Organization
+        fields = ("name", "slug", "reporting_currency", "timezone")
 
 
 @admin.register(Organization)
 class OrganizationAdmin(OrganizationScopedAdmin):
+    form = OrganizationForm
     list_display = ("name", "slug", "reporting_currency", "timezone", "created_at")
     search_fields = ("name", "slug")
     list_filter = ("reporting_currency",)
@@ -224,15 +225,15 @@ class CustomerAdmin(OrganizationScopedAdmin):
     )
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_current_plan=_current_plan_subquery())
+        return selectors.customer_annotate_current_plan(queryset=super().get_queryset(request))
 
     def get_readonly_fields(self, request, obj=None):
         # The external id is what usage events carry; changing it would orphan them.
         return ("external_id", *AUDIT_FIELDS) if obj is not None else AUDIT_FIELDS
 
-    @admin.display(description="Plan today", ordering="_current_plan")
+    @admin.display(description="Plan today", ordering="current_plan_name")
     def current_plan(self, obj):
-        return obj._current_plan or "—"
+        return obj.current_plan_name or "—"
 
     @display(
         description="Status",

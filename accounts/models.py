@@ -19,9 +19,15 @@ from rest_framework_api_key.models import AbstractAPIKey
 from metron.money import money_field
 from metron.tenancy.models import OrganizationOwnedModel, TimeStampedModel
 
-TIMEZONE_CHOICES = sorted((tz, tz) for tz in zoneinfo.available_timezones())
 CUSTOMER_PLAN_OVERLAP = "This period overlaps another plan period of the same customer."
 currency_validator = RegexValidator(r"^[A-Z]{3}$", "Use an ISO 4217 code such as USD.")
+
+
+def validate_timezone(value: str) -> None:
+    # A validator, not field choices: the list depends on the installed tz
+    # database and must not leak into migrations.
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a known IANA time zone (e.g. Europe/Paris).")
 
 
 class Role(models.TextChoices):
@@ -59,7 +65,7 @@ class Organization(TimeStampedModel):
     reporting_currency = models.CharField(
         max_length=3, default="USD", validators=[currency_validator]
     )
-    timezone = models.CharField(max_length=64, default="UTC", choices=TIMEZONE_CHOICES)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
 
     class Meta:
         ordering = ["name"]

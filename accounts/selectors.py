@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
 
 from accounts.models import (
     Customer,
@@ -67,6 +68,23 @@ def customer_plan_at(*, customer: Customer, at: datetime) -> Plan | None:
 
 def customer_list(*, organization: Organization) -> QuerySet[Customer]:
     return Customer.objects.filter(organization=organization).order_by("name", "pk")
+
+
+def customer_annotate_current_plan(
+    *, queryset: QuerySet[Customer], at: datetime | None = None
+) -> QuerySet[Customer]:
+    """Annotate ``current_plan_code`` and ``current_plan_name``: the plan in force at ``at``
+    (default now), or None. One correlated subquery each, no extra queries per row."""
+    at = at or timezone.now()
+    in_force = (
+        CustomerPlan.objects.filter(customer=OuterRef("pk"), valid_from__lte=at)
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=at))
+        .order_by("-valid_from")
+    )
+    return queryset.annotate(
+        current_plan_code=Subquery(in_force.values("plan__code")[:1]),
+        current_plan_name=Subquery(in_force.values("plan__name")[:1]),
+    )
 
 
 def plan_list(*, organization: Organization) -> QuerySet[Plan]:

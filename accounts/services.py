@@ -285,3 +285,24 @@ def customer_plan_end(*, customer: Customer, valid_to: datetime) -> CustomerPlan
     current.full_clean()
     current.save(update_fields=["valid_to", "updated_at"])
     return current
+
+
+@transaction.atomic
+def customer_plan_history_replace(
+    *,
+    customer: Customer,
+    periods: Iterable[tuple[Plan, datetime]],
+    ended_at: datetime | None = None,
+) -> list[CustomerPlan]:
+    """Replace the customer's whole plan history with back-to-back periods.
+
+    Each ``(plan, valid_from)`` runs until the next one starts; the last stays
+    open unless ``ended_at`` closes it. For corrections and demo data.
+    """
+    Customer.objects.select_for_update(no_key=True).filter(pk=customer.pk).first()
+    CustomerPlan.objects.filter(customer=customer).delete()
+    for plan, valid_from in periods:
+        customer_plan_assign(customer=customer, plan=plan, valid_from=valid_from)
+    if ended_at is not None:
+        customer_plan_end(customer=customer, valid_to=ended_at)
+    return list(CustomerPlan.objects.filter(customer=customer).order_by("valid_from"))

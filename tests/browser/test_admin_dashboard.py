@@ -48,7 +48,28 @@ def test_dashboard_shows_the_catalog_and_switches_organization(
     page.goto(f"{live_server.url}/admin/login/?next=/admin/")
     page.fill("input[name=username]", "olivia")
     page.fill("input[name=password]", PASSWORD)
-    page.click("text=Work here")  # the only organization not current: Beta Labs
+    page.click("button[type=submit]")
+    page.wait_for_selector("#metron-dashboard")
+
+    assert page.inner_text("[data-kpi=customers]") == "6"
+    assert page.inner_text("[data-kpi=provider-keys]") == "1"
+    assert page.inner_text("[data-kpi=waiting-for-review]") == "2"
+    assert "Unreviewed Co" in page.inner_text("[data-queue=customers]")
+    assert "Stray key" in page.inner_text("[data-queue=keys]")
+
+    # The bar chart is drawn by Chart.js with one bar per plan.
+    page.wait_for_function(
+        "() => window.Chart && Chart.getChart(document.querySelector('canvas.chart'))"
+    )
+    chart = page.evaluate(
+        "() => { const c = Chart.getChart(document.querySelector('canvas.chart'));"
+        " return {labels: c.data.labels, data: c.data.datasets[0].data}; }"
+    )
+    assert chart == {"labels": ["Free", "Pro"], "data": [3, 2]}
+    page.screenshot(path=str(screenshot_dir / "admin-dashboard.png"), full_page=True)
+
+    page.goto(f"{live_server.url}/admin/organization/switch/")
+    page.click("text=Work here")  # the only organization that is not the current one
     page.wait_for_selector("#metron-dashboard")
     assert page.inner_text("[data-kpi=customers]") == "0"
-    assert "Beta Labs" in page.content()
+    assert page.title().startswith("Beta Labs")

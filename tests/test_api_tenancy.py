@@ -1,0 +1,302 @@
+"""Nothing of another organization can be read or changed through the API.
+
+Routes come from the URL resolver, so a route added later is swept automatically;
+a route whose model has no row in ``other_org_rows`` or no body in
+``create_payload`` fails here until it gets one. References to other rows are
+found in each view's input serializer.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+from django.forms.models import model_to_dict
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from rest_framework import serializers
+
+from accounts.models import Customer, CustomerPlan, Feature, Plan, ProviderKey, Role
+from tests.accounts.factories import (
+    CustomerFactory,
+    CustomerPlanFactory,
+    FeatureFactory,
+    PlanFactory,
+    ProviderKeyFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+API_PREFIX = "api/v1/"
+MARKER = "zz-rival-only"  # in every natural key of the other organization's rows
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    view: type
+    methods: tuple[str, ...]
+    kwargs: tuple[str, ...]
+
+    @property
+    def is_detail(self) -> bool:
+        return bool(self.kwargs)
+
+    @property
+    def model(self):
+        queryset = getattr(self.view, "queryset", None)
+        return getattr(self.view, "model", None) or getattr(queryset, "model", None)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def api_routes() -> list[Route]:
+    """Every route under /api/v1/, read from the URL resolver."""
+    found = []
+
+    def walk(patterns, prefix):
+        for pattern in patterns:
+            route = prefix + str(pattern.pattern).lstrip("^")
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, route)
+            elif isinstance(pattern, URLPattern) and route.startswith(API_PREFIX):
+                view = pattern.callback.cls
+                actions = getattr(pattern.callback, "actions", None)
+                methods = (
+                    tuple(actions)
+                    if actions
+                    else tuple(m for m in view.http_method_names if hasattr(view, m))
+                )
+                kwargs = tuple(pattern.pattern.regex.groupindex)
+                found.append(Route(pattern.name, view, methods, kwargs))
+
+    walk(get_resolver().url_patterns, "")
+    return found
+
+
+ROUTES = api_routes()
+LIST_ROUTES = [r for r in ROUTES if not r.is_detail and "get" in r.methods]
+DETAIL_ROUTES = [r for r in ROUTES if r.is_detail]
+CREATE_ROUTES = [r for r in ROUTES if not r.is_detail and "post" in r.methods]
+
+
+def other_row(rows, route):
+    if route.model not in rows:
+        pytest.fail(f"Add a {route.model} row of the other organization for {route}.")
+    return rows[route.model]
+
+
+def other_org_rows(other_org) -> dict:
+    """One row of every API model in the other organization, named with MARKER."""
+    plan = PlanFactory(organization=other_org, code=f"{MARKER}-plan", name=f"{MARKER} plan")
+    customer = CustomerFactory(
+        organization=other_org, external_id=f"{MARKER}-customer", name=f"{MARKER} customer"
+    )
+    CustomerPlanFactory(customer=customer, plan=plan, valid_from=datetime(2026, 1, 1, tzinfo=UTC))
+    feature = FeatureFactory(organization=other_org, key=f"{MARKER}-feature", name=MARKER)
+    key = ProviderKeyFactory(
+        organization=other_org, key_id=f"{MARKER}-key", label=MARKER, feature=feature
+    )
+    return {Customer: customer, Plan: plan, Feature: feature, ProviderKey: key}
+
+
+def create_payload(model, suffix: str) -> dict:
+    """A valid create body for ``model``'s route; natural keys end with ``suffix``."""
+    payloads = {
+        Customer: {"customer_id": f"new-customer-{suffix}"},
+        Plan: {"code": f"new-plan-{suffix}", "name": "New", "price": "1.00"},
+        Feature: {"key": f"new-feature-{suffix}"},
+        ProviderKey: {"provider": "openai", "key_id": f"new-key-{suffix}"},
+    }
+    if model not in payloads:
+        pytest.fail(f"Add a create payload for {model.__name__} to the tenancy test.")
+    return payloads[model]
+
+
+def reference_fields(route) -> list[tuple[str, serializers.SlugRelatedField]]:
+    """The writable fields of ``route`` that name another row by its natural key."""
+    serializer_class = getattr(route.view, "input_serializer_class", None)
+    if serializer_class is None:
+        return []
+    return [
+        (name, field)
+        for name, field in serializer_class().fields.items()
+        if isinstance(field, serializers.SlugRelatedField) and not field.read_only
+    ]
+
+
+def foreign_references(route, rows) -> list[tuple[str, str, str]]:
+    """(field, value, expected error) naming the other organization's rows, by key and by id."""
+    references = []
+    for name, field in reference_fields(route):
+        model = field.queryset.model
+        if model not in rows:
+            pytest.fail(f"Add a {model} row of the other organization for {route}.{name}.")
+        row = rows[model]
+        for value in (getattr(row, field.slug_field), str(row.pk)):
+            message = field.error_messages["does_not_exist"].format(
+                slug_name=field.slug_field, value=value
+            )
+            references.append((name, value, message))
+    return references
+
+
+SNAPSHOT_MODELS = sorted(
+    {route.model for route in ROUTES if route.model} | {CustomerPlan},
+    key=lambda model: model._meta.label,
+)
+
+
+def snapshot(organization) -> dict:
+    """Every API-reachable row of ``organization``, field by field."""
+    return {
+        model.__name__: [
+            model_to_dict(row) | {"updated_at": row.updated_at}
+            for row in model.objects.filter(organization=organization).order_by("pk")
+        ]
+        for model in SNAPSHOT_MODELS
+    }
+
+
+def send(client, method: str, path: str, data=None):
+    if data is None:
+        return getattr(client, method)(path)
+    return getattr(client, method)(path, data=json.dumps(data), content_type="application/json")
+
+
+@pytest.fixture(params=["service_key", "staff_session"])
+def client_a(request, org, api_client_factory, staff_client_factory):
+    if request.param == "service_key":
+        return api_client_factory(org, scopes=("read", "write", "ingest"))
+    return staff_client_factory(org, Role.ADMIN)
+
+
+@pytest.fixture
+def rows_b(other_org):
+    return other_org_rows(other_org)
+
+
+@pytest.fixture
+def rows_a(org):
+    """Rows of the caller's own organization, so lists are not trivially empty."""
+    plan = PlanFactory(organization=org, code="own-plan")
+    customer = CustomerFactory(organization=org, external_id="own-customer")
+    CustomerPlanFactory(customer=customer, plan=plan)
+    FeatureFactory(organization=org, key="own-feature")
+    ProviderKeyFactory(organization=org, key_id="own-key")
+
+
+def test_every_api_route_is_swept():
+    names = {route.name for route in ROUTES}
+
+    assert {"customer-list", "customer-detail", "plan-list", "plan-detail"} <= names
+    assert {"feature-list", "feature-detail", "provider-key-list", "provider-key-detail"} <= names
+    for route in ROUTES:
+        assert route.model is not None, f"{route} names no model; set `model` on its view"
+
+
+@pytest.mark.parametrize("route", LIST_ROUTES, ids=str)
+def test_list_never_shows_other_organization(route, client_a, rows_a, rows_b, other_org):
+    path = reverse(route.name)
+
+    for query in ("", f"?search={MARKER}", "?page_size=500"):
+        response = client_a.get(path + query)
+
+        assert response.status_code == 200, response.content
+        text = response.content.decode()
+        assert MARKER not in text
+        assert other_org.name not in text
+        ids = {row["id"] for row in response.json()["results"]}
+        assert not ids & {row.pk for row in rows_b.values()}
+
+
+@pytest.mark.parametrize("route", LIST_ROUTES, ids=str)
+def test_list_filter_by_other_organization_key_is_empty(route, client_a, rows_b):
+    row = other_row(rows_b, route)
+    lookup_param = route.view.lookup_url_kwarg
+    filterset = getattr(route.view, "filterset_class", None)
+    if filterset is None or lookup_param not in filterset.base_filters:
+        pytest.skip(f"{route} has no ?{lookup_param}= filter")
+    value = getattr(row, route.view.lookup_field)
+
+    response = client_a.get(reverse(route.name) + f"?{lookup_param}={value}")
+
+    assert response.status_code == 200
+    assert response.json()["count"] == 0
+
+
+@pytest.mark.parametrize("route", DETAIL_ROUTES, ids=str)
+@pytest.mark.parametrize("by", ["natural_key", "id"])
+def test_detail_of_other_organization_is_404_and_unchanged(
+    route, by, client_a, rows_a, rows_b, org, other_org
+):
+    row = other_row(rows_b, route)
+    value = getattr(row, route.view.lookup_field) if by == "natural_key" else str(row.pk)
+    path = reverse(route.name, kwargs={route.kwargs[0]: value})
+    before = snapshot(other_org)
+    own_before = snapshot(org)
+    payload = create_payload(route.model, "hijack") | {"name": "hijacked", "label": "hijacked"}
+
+    for method in route.methods:
+        data = payload if method in ("post", "put", "patch") else None
+
+        response = send(client_a, method, path, data)
+
+        assert response.status_code == 404, (method, response.content)
+        assert response.json()["error"] == {
+            "status": 404,
+            "code": "not_found",
+            "message": "Not found.",
+        }
+        assert MARKER not in response.content.decode()
+    assert snapshot(other_org) == before
+    assert snapshot(org) == own_before
+
+
+@pytest.mark.parametrize("route", CREATE_ROUTES, ids=str)
+def test_create_with_other_organization_in_body_lands_in_own(route, client_a, org, other_org):
+    payload = create_payload(route.model, "org") | {
+        "organization": other_org.pk,
+        "organization_id": other_org.pk,
+    }
+
+    response = send(client_a, "post", reverse(route.name), payload)
+
+    assert response.status_code == 201, response.content
+    created = route.model.objects.get(pk=response.json()["id"])
+    assert created.organization_id == org.pk
+    assert not route.model.objects.filter(organization=other_org).exists()
+
+
+@pytest.mark.parametrize("route", [r for r in CREATE_ROUTES if reference_fields(r)], ids=str)
+def test_create_referencing_other_organization_rows_is_400(route, client_a, rows_b, org):
+    references = foreign_references(route, rows_b)
+    count_before = route.model.objects.filter(organization=org).count()
+
+    for field, value, message in references:
+        payload = create_payload(route.model, "fk") | {field: value}
+
+        response = send(client_a, "post", reverse(route.name), payload)
+
+        assert response.status_code == 400, response.content
+        assert response.json()["error"]["fields"] == {field: [message]}
+    assert route.model.objects.filter(organization=org).count() == count_before
+
+
+@pytest.mark.parametrize(
+    "route", [r for r in DETAIL_ROUTES if "patch" in r.methods and reference_fields(r)], ids=str
+)
+def test_update_referencing_other_organization_rows_is_400(route, client_a, rows_a, rows_b, org):
+    references = foreign_references(route, rows_b)
+    own = route.model.objects.filter(organization=org).first()
+    path = reverse(route.name, kwargs={route.kwargs[0]: str(own.pk)})
+    before = snapshot(org)
+
+    for field, value, message in references:
+        response = send(client_a, "patch", path, {field: value})
+
+        assert response.status_code == 400, response.content
+        assert response.json()["error"]["fields"] == {field: [message]}
+    assert snapshot(org) == before
