@@ -1,11 +1,7 @@
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import timedelta
 from io import StringIO
-from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -17,6 +13,7 @@ from rest_framework.test import APIClient
 from accounts.management.commands import create_staff_user
 from accounts.models import Membership, Organization, Role, ServiceAPIKey, User
 from metron.api.authentication import ServiceKeyAuthentication
+from tests.commands import manage
 
 pytestmark = pytest.mark.django_db
 
@@ -159,18 +156,7 @@ def test_create_api_key_refuses_bad_input(org, args, message):
 
 
 def test_command_errors_exit_non_zero_without_a_traceback():
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    root = Path(__file__).resolve().parents[2]
-
-    done = subprocess.run(
-        [sys.executable, "manage.py", "create_api_key", "nope", "--scopes", "read"],
-        cwd=root,
-        env={**os.environ, "DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = manage("create_api_key", "nope", "--scopes", "read")
 
     assert done.returncode == 1
     assert done.stdout == ""
