@@ -46,7 +46,7 @@ class OrganizationForm(forms.ModelForm):
 
     class Meta:
         model = Organization
-        fields = ("name", "slug", "reporting_currency", "timezone")
+        fields = ("name", "slug", "reporting_currency", "timezone", "usage_accept_days")
 
 
 @admin.register(Organization)

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from rest_framework_api_key.models import AbstractAPIKey
@@ -66,6 +66,12 @@ class Organization(TimeStampedModel):
         max_length=3, default="USD", validators=[currency_validator]
     )
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    usage_accept_days = models.PositiveSmallIntegerField(
+        "usage accept window (days)",
+        default=35,
+        validators=[MinValueValidator(1), MaxValueValidator(400)],
+        help_text="Usage events older than this many days are rejected.",
+    )
 
     class Meta:
         ordering = ["name"]

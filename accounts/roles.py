@@ -14,6 +14,13 @@ VIEW = "view"
 EDIT = ("add", "change", "view")
 ALL = ("add", "change", "delete", "view")
 
+# The ledger and its rollups are written by services only; staff read them.
+LEDGER_READ = {
+    "ingestion.usageevent": (VIEW,),
+    "ingestion.dailyusage": (VIEW,),
+    "ingestion.repricingrun": (VIEW,),
+}
+
 # role → {app_label.model_name: actions}
 ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     Role.OPS: {
@@ -24,6 +31,9 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "accounts.feature": EDIT,
         "accounts.providerkey": EDIT,
         "accounts.membership": (VIEW,),
+        **LEDGER_READ,
+        "ingestion.eventconflict": ("change", "view"),
+        "ingestion.priceoverride": (VIEW,),
     },
     Role.FINANCE: {
         "accounts.organization": (VIEW,),
@@ -33,6 +43,10 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "accounts.feature": (VIEW,),
         "accounts.providerkey": (VIEW,),
         "accounts.membership": (VIEW,),
+        **LEDGER_READ,
+        "ingestion.eventconflict": (VIEW,),
+        # Negotiated rates are finance's; changing one offers a repricing run.
+        "ingestion.priceoverride": ALL,
     },
     Role.ENGINEERING: {
         "accounts.organization": (VIEW,),
@@ -43,6 +57,9 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "accounts.providerkey": ALL,
         "accounts.membership": (VIEW,),
         "accounts.serviceapikey": EDIT,
+        **LEDGER_READ,
+        "ingestion.eventconflict": ("change", "view"),
+        "ingestion.priceoverride": (VIEW,),
     },
     Role.ADMIN: {
         "accounts.organization": ("change", "view"),
@@ -54,6 +71,9 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "accounts.feature": ALL,
         "accounts.providerkey": ALL,
         "accounts.serviceapikey": EDIT,
+        **LEDGER_READ,
+        "ingestion.eventconflict": ("change", "view"),
+        "ingestion.priceoverride": ALL,
     },
 }
 

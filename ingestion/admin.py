@@ -1,1 +1,169 @@
-from django.contrib import admin  # noqa: F401
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+from unfold.decorators import display
+
+from ingestion.models import DailyUsage, EventConflict, PriceOverride, RepricingRun, UsageEvent
+from ingestion.services.repricing import usage_reprice
+from metron.paginators import EstimatedCountPaginator
+from metron.tenancy.admin import AppendOnlyAdminMixin, OrganizationScopedAdmin
+
+AUDIT_FIELDS = ("created_at", "updated_at")
+
+
+class LedgerAdminMixin(AppendOnlyAdminMixin):
+    """Read-only lists over tables of millions of rows: estimated counts, no N+1."""
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+
+@admin.register(UsageEvent)
+class UsageEventAdmin(LedgerAdminMixin, OrganizationScopedAdmin):
+    list_display = (
+        "timestamp", "event_id", "customer", "feature", "provider", "model", "environment",
+        "input_tokens", "output_tokens", "cost", "cost_state", "attribution_source",
+    )  # fmt: skip
+    list_filter = (
+        "cost_status", "environment", "provider", "attribution_source", "batch", "billable",
+        "status",
+    )  # fmt: skip
+    list_select_related = ("customer", "feature")
+    # Exact matches only: a substring search would scan the whole ledger.
+    search_fields = ("=event_id", "=customer__external_id", "=model", "=user_id")
+    search_help_text = "Exact event id, customer id, model or user id."
+    date_hierarchy = "timestamp"
+    raw_id_fields = ("customer", "feature", "plan", "provider_key")
+    ordering = ("-timestamp",)
+
+    @display(
+        description="Cost status",
+        ordering="cost_status",
+        label={"priced": "success", "unpriced": "danger"},
+    )
+    def cost_state(self, obj):
+        return obj.cost_status, obj.get_cost_status_display()
+
+
+@admin.register(DailyUsage)
+class DailyUsageAdmin(LedgerAdminMixin, OrganizationScopedAdmin):
+    list_display = (
+        "day", "customer", "feature", "plan", "provider", "model", "environment", "batch",
+        "billable", "requests", "errors", "cost", "unpriced_requests",
+    )  # fmt: skip
+    list_filter = ("environment", "provider", "batch", "billable")
+    list_select_related = ("customer", "feature", "plan")
+    search_fields = ("=customer__external_id", "=model", "=feature__key")
+    date_hierarchy = "day"
+    raw_id_fields = ("customer", "feature", "plan")
+    ordering = ("-day",)
+
+
+@admin.register(EventConflict)
+class EventConflictAdmin(OrganizationScopedAdmin):
+    list_display = ("created_at", "external_event_id", "differing", "resolved")
+    list_filter = ("resolved",)
+    search_fields = ("=external_event_id",)
+    raw_id_fields = ("original",)
+    ordering = ("-created_at",)
+    actions = ("mark_resolved",)
+    readonly_fields = ("original", "external_event_id", "payload", "differing_fields",
+                       *AUDIT_FIELDS)  # fmt: skip
+    fields = ("original", "external_event_id", "differing_fields", "payload", "resolved",
+              *AUDIT_FIELDS)  # fmt: skip
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="Differing fields")
+    def differing(self, obj):
+        return ", ".join(obj.differing_fields)
+
+    @admin.action(description="Mark selected conflicts resolved", permissions=["change"])
+    def mark_resolved(self, request, queryset):
+        count = queryset.filter(resolved=False).update(resolved=True, updated_at=timezone.now())
+        self.message_user(request, f"Marked {count} conflict(s) resolved.", messages.SUCCESS)
+
+
+@admin.register(PriceOverride)
+class PriceOverrideAdmin(OrganizationScopedAdmin):
+    list_display = (
+        "provider", "model_pattern", "effective_from", "effective_to", "input_per_mtok",
+        "cached_input_per_mtok", "cache_write_per_mtok", "output_per_mtok", "discount_percent",
+    )  # fmt: skip
+    list_filter = ("provider",)
+    search_fields = ("model_pattern", "note")
+    ordering = ("provider", "model_pattern", "-effective_from")
+    readonly_fields = ("created_by", *AUDIT_FIELDS)
+    actions = ("reprice_range",)
+    fieldsets = (
+        (None, {"fields": ("provider", "model_pattern", "note")}),
+        ("In force", {"fields": ("effective_from", "effective_to")}),
+        (
+            "Prices (USD per million tokens; empty = list price)",
+            {
+                "fields": (
+                    "input_per_mtok",
+                    "cached_input_per_mtok",
+                    "cache_write_per_mtok",
+                    "output_per_mtok",
+                    "discount_percent",
+                )
+            },
+        ),  # fmt: skip
+        ("Audit", {"fields": ("created_by", *AUDIT_FIELDS)}),
+    )
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        # Nothing reprices silently: say how to apply the change to past events.
+        self.message_user(
+            request,
+            "Saved. Events already stored keep their cost until you run “Reprice events in "
+            "the selected overrides' ranges” on this override.",
+            messages.INFO,
+        )
+
+    @admin.action(description="Reprice events in the selected overrides' ranges",
+                  permissions=["change"])  # fmt: skip
+    def reprice_range(self, request, queryset):
+        now = timezone.now()
+        for override in queryset:
+            end = min(override.effective_to or now, now)
+            if end <= override.effective_from:
+                continue
+            run = usage_reprice(
+                organization=request.organization, start=override.effective_from, end=end,
+                started_by=request.user, reason=f"price override {override.pk}: {override}",
+            )  # fmt: skip
+            self.message_user(
+                request,
+                f"Repriced {run.events_touched} event(s) ({run.events_changed} changed): "
+                f"${run.cost_before:,.6f} → ${run.cost_after:,.6f}.",
+                messages.SUCCESS,
+            )
+        return HttpResponseRedirect(reverse("admin:ingestion_repricingrun_changelist"))
+
+
+@admin.register(RepricingRun)
+class RepricingRunAdmin(AppendOnlyAdminMixin, OrganizationScopedAdmin):
+    list_display = (
+        "created_at", "range_start", "range_end", "status", "events_touched", "events_changed",
+        "cost_before", "cost_after", "unpriced_before", "unpriced_after", "started_by",
+    )  # fmt: skip
+    list_filter = ("status",)
+    list_select_related = ("started_by",)
+    search_fields = ("reason",)
+    ordering = ("-created_at",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]

@@ -6,9 +6,11 @@ admin cannot be added without being covered by both.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from django.contrib.auth.models import Group
+from django.utils import timezone
 from django_q.models import Failure, OrmQ, Schedule, Success, Task
 
 from accounts.models import (
@@ -23,6 +25,9 @@ from accounts.models import (
     ServiceAPIKey,
     User,
 )
+from ingestion.models import DailyUsage, EventConflict, PriceOverride, RepricingRun, UsageEvent
+from ingestion.services.ingest import usage_events_ingest
+from ingestion.services.repricing import usage_reprice
 from tests.accounts.factories import (
     CustomerFactory,
     CustomerPlanFactory,
@@ -56,7 +61,9 @@ def build_catalog(organization: Organization, marker: str) -> dict[type, object]
         user__email=f"{marker}@example.com",
     )  # fmt: skip
     key, _ = service_key(organization, name=f"{marker} key")
+    ledger = build_ledger(organization, marker, customer=customer, feature=feature)
     return {
+        **ledger,
         Organization: organization,
         Plan: plan,
         Customer: customer,
@@ -71,6 +78,32 @@ def build_catalog(organization: Organization, marker: str) -> dict[type, object]
         Membership: membership,
         User: membership.user,
         ServiceAPIKey: key,
+    }
+
+
+def build_ledger(organization, marker, *, customer, feature) -> dict[type, object]:
+    """A usage event (with its rollup), a conflict, a price override and a repricing run."""
+    raw = {
+        "event_id": f"{marker}-event", "timestamp": timezone.now().isoformat(),
+        "customer_id": customer.external_id, "feature": feature.key, "provider": "openai",
+        "model": "gpt-4o", "input_tokens": 100, "output_tokens": 10,
+    }  # fmt: skip
+    usage_events_ingest(organization=organization, raw_events=[raw, {**raw, "output_tokens": 11}])
+    override = PriceOverride.objects.create(
+        organization=organization, provider="openai", model_pattern=f"{marker}-model*",
+        effective_from=datetime(2026, 1, 1, tzinfo=UTC), discount_percent=Decimal("10"),
+        note=f"{marker} override",
+    )  # fmt: skip
+    run = usage_reprice(
+        organization=organization, start=timezone.now() - timedelta(days=1),
+        end=timezone.now() + timedelta(minutes=1), reason=f"{marker} run",
+    )  # fmt: skip
+    return {
+        UsageEvent: UsageEvent.objects.get(organization=organization),
+        DailyUsage: DailyUsage.objects.get(organization=organization),
+        EventConflict: EventConflict.objects.get(organization=organization),
+        PriceOverride: override,
+        RepricingRun: run,
     }
 
 

@@ -1,12 +1,28 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from django.core.servers.basehttp import WSGIServer
 from rest_framework.test import APIClient
 
 from accounts.middleware import ACTIVE_ORGANIZATION_SESSION_KEY
 from accounts.models import Role
 from accounts.roles import roles_sync
 from tests.accounts.factories import MembershipFactory, OrganizationFactory, service_key
+
+# The live test server accepts 10 pending connections by default; the
+# concurrency tests open 50 at once, as real clients would.
+WSGIServer.request_queue_size = 128
+
+
+def pytest_report_header(config):
+    # Lives here because pytest reads report headers from the rootmost conftest only.
+    from tests.browser.conftest import CHROMIUM
+
+    if not Path(CHROMIUM).exists():
+        return f"browser tests: SKIPPED, no Chromium at {CHROMIUM} (install Debian's chromium)"
+    return f"browser tests: Chromium at {CHROMIUM}"
 
 
 @pytest.fixture

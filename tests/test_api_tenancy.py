@@ -15,9 +15,12 @@ from datetime import UTC, datetime
 import pytest
 from django.forms.models import model_to_dict
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 from rest_framework import serializers
 
 from accounts.models import Customer, CustomerPlan, Feature, Plan, ProviderKey, Role
+from ingestion.models import DailyUsage, UsageEvent
+from ingestion.services.ingest import usage_events_ingest
 from tests.accounts.factories import (
     CustomerFactory,
     CustomerPlanFactory,
@@ -99,7 +102,21 @@ def other_org_rows(other_org) -> dict:
     key = ProviderKeyFactory(
         organization=other_org, key_id=f"{MARKER}-key", label=MARKER, feature=feature
     )
-    return {Customer: customer, Plan: plan, Feature: feature, ProviderKey: key}
+    usage_events_ingest(
+        organization=other_org,
+        raw_events=[
+            {
+                "event_id": f"{MARKER}-event", "timestamp": timezone.now().isoformat(),
+                "customer_id": customer.external_id, "feature": feature.key,
+                "provider": "openai", "model": "gpt-4o", "input_tokens": 10, "output_tokens": 5,
+            }
+        ],
+    )  # fmt: skip
+    return {
+        Customer: customer, Plan: plan, Feature: feature, ProviderKey: key,
+        UsageEvent: UsageEvent.objects.get(organization=other_org),
+        DailyUsage: DailyUsage.objects.get(organization=other_org),
+    }  # fmt: skip
 
 
 def create_payload(model, suffix: str) -> dict:
@@ -109,7 +126,11 @@ def create_payload(model, suffix: str) -> dict:
         Plan: {"code": f"new-plan-{suffix}", "name": "New", "price": "1.00"},
         Feature: {"key": f"new-feature-{suffix}"},
         ProviderKey: {"provider": "openai", "key_id": f"new-key-{suffix}"},
-    }
+        UsageEvent: {
+            "event_id": f"new-event-{suffix}", "timestamp": timezone.now().isoformat(),
+            "provider": "openai", "model": "gpt-4o", "input_tokens": 1, "output_tokens": 1,
+        },
+    }  # fmt: skip
     if model not in payloads:
         pytest.fail(f"Add a create payload for {model.__name__} to the tenancy test.")
     return payloads[model]
@@ -153,7 +174,7 @@ def snapshot(organization) -> dict:
     """Every API-reachable row of ``organization``, field by field."""
     return {
         model.__name__: [
-            model_to_dict(row) | {"updated_at": row.updated_at}
+            model_to_dict(row) | {"updated_at": getattr(row, "updated_at", None)}
             for row in model.objects.filter(organization=organization).order_by("pk")
         ]
         for model in SNAPSHOT_MODELS
@@ -208,8 +229,10 @@ def test_list_never_shows_other_organization(route, client_a, rows_a, rows_b, ot
         text = response.content.decode()
         assert MARKER not in text
         assert other_org.name not in text
-        ids = {row["id"] for row in response.json()["results"]}
-        assert not ids & {row.pk for row in rows_b.values()}
+        other = other_row(rows_b, route)
+        public = route.view.lookup_url_kwarg or route.view.lookup_field
+        listed = {str(row.get(public, row.get("id"))) for row in response.json()["results"]}
+        assert str(getattr(other, route.view.lookup_field)) not in listed
 
 
 @pytest.mark.parametrize("route", LIST_ROUTES, ids=str)
@@ -257,15 +280,25 @@ def test_detail_of_other_organization_is_404_and_unchanged(
 
 @pytest.mark.parametrize("route", CREATE_ROUTES, ids=str)
 def test_create_with_other_organization_in_body_lands_in_own(route, client_a, org, other_org):
-    payload = create_payload(route.model, "org") | {
-        "organization": other_org.pk,
-        "organization_id": other_org.pk,
-    }
+    claims = {"organization": other_org.pk, "organization_id": other_org.pk}
+    payload = create_payload(route.model, "org")
+    # An event names no organization at all (an unknown field is rejected), so the
+    # claim goes on the batch envelope, which must ignore it.
+    body = {"events": [payload]} | claims if route.model is UsageEvent else payload | claims
 
-    response = send(client_a, "post", reverse(route.name), payload)
+    response = send(client_a, "post", reverse(route.name), body)
 
-    assert response.status_code == 201, response.content
-    created = route.model.objects.get(pk=response.json()["id"])
+    if route.model is UsageEvent and not hasattr(client_a, "plaintext_key"):
+        # Usage arrives from services with an ingest key; staff sessions cannot send it.
+        assert response.status_code == 403, response.content
+        assert not UsageEvent.objects.filter(event_id=payload["event_id"]).exists()
+        return
+    if route.model is UsageEvent:  # a batch answer: per-event outcomes, not the row
+        assert response.status_code == 200, response.content
+        created = UsageEvent.objects.get(event_id=payload["event_id"])
+    else:
+        assert response.status_code == 201, response.content
+        created = route.model.objects.get(pk=response.json()["id"])
     assert created.organization_id == org.pk
     assert not route.model.objects.filter(organization=other_org).exists()
 

@@ -293,3 +293,28 @@ class NaturalKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
                     for name, messages in exc.message_dict.items()
                 }
             ) from exc
+
+
+class OrganizationScopedViewSet(viewsets.GenericViewSet):
+    """A viewset over an organization's rows, scoped like every other API view.
+
+    Subclasses add the mixins they serve (list, retrieve), set ``model`` and
+    implement ``get_base_queryset`` (a selector).
+    """
+
+    model: ClassVar[type[models.Model]]
+    lookup_value_regex = "[^/]+"
+    filter_backends = [DjangoFilterBackend, MappedOrderingFilter]
+
+    @property
+    def permission_model(self) -> type[models.Model]:
+        return self.model
+
+    def get_base_queryset(self, *, organization) -> models.QuerySet:
+        raise NotImplementedError
+
+    def get_queryset(self) -> models.QuerySet:
+        if getattr(self, "swagger_fake_view", False):
+            return self.model.objects.none()
+        organization = request_organization(self.request)
+        return scope_queryset(self.get_base_queryset(organization=organization), organization)

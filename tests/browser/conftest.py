@@ -31,12 +31,6 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-def pytest_report_header(config):
-    if not Path(CHROMIUM).exists():
-        return f"browser tests: SKIPPED, no Chromium at {CHROMIUM}"
-    return f"browser tests: Chromium at {CHROMIUM}"
-
-
 @pytest.fixture
 def browser(monkeypatch):
     # Playwright's sync API runs an event loop in this thread; Django's ORM

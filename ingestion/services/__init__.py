@@ -1,0 +1,1 @@
+"""Writes of the ingestion app, one module per topic: ingest, rollups, repricing."""

@@ -1,0 +1,453 @@
+"""Ingest of usage events into the ledger: validate, attribute, price, deduplicate, roll up.
+
+One call handles one batch (up to 1,000 events) in one transaction with a fixed
+number of queries, whatever the batch size: the dimension lookups, one
+``INSERT … ON CONFLICT DO NOTHING`` of all rows, one read of the rows that were
+already there, one upsert of the touched rollups.
+"""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts.models import Customer, CustomerPlan, Feature, Organization, ProviderKey
+from ingestion.models import (
+    AttributionSource,
+    Confidence,
+    CostSource,
+    CostStatus,
+    EventConflict,
+    UsageEvent,
+)
+from ingestion.pricing import PriceBook, TokenUsage, quantize_cost
+from ingestion.services.rollups import rollups_add_events, rollups_lock_shared
+from ingestion.validation import MAX_BATCH, EventRejected, ParsedEvent, parse_event
+
+ACCEPTED, DUPLICATE, CONFLICT, REJECTED = "accepted", "duplicate", "conflict", "rejected"
+CONFLICT_REASON = "event_id already recorded with a different payload ({fields}); original kept."
+BATCH_TOO_LARGE = f"A batch holds at most {MAX_BATCH} events."
+COMPARED_FIELDS = (
+    "timestamp", "provider", "model", "user_id", "workflow", "prompt_version", "api_key_id",
+    "environment", "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens",
+    "reasoning_tokens", "batch", "service_tier", "status", "attempt", "latency_ms",
+    "quality_score", "metadata",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class EventOutcome:
+    event_id: str
+    status: str
+    reason: str = ""
+
+
+@dataclass
+class IngestResult:
+    """Per-event outcomes in the order events were sent, and their counts."""
+
+    outcomes: list[EventOutcome] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.status == status)
+
+    @property
+    def accepted(self) -> int:
+        return self.count(ACCEPTED)
+
+    @property
+    def duplicates(self) -> int:
+        return self.count(DUPLICATE)
+
+    @property
+    def conflicts(self) -> int:
+        return self.count(CONFLICT)
+
+    @property
+    def rejected(self) -> int:
+        return self.count(REJECTED)
+
+
+# --- dimensions -------------------------------------------------------------------
+
+
+@dataclass
+class Dimensions:
+    """The catalog rows a batch refers to, resolved (and registered) in a few queries."""
+
+    customers: dict[str, tuple[int, bool]]  # external id → (id, is_internal)
+    features: dict[str, int]  # key → id
+    keys: dict[tuple[str, str], tuple[int, int | None]]  # (provider, key id) → (id, feature)
+    plan_periods: dict[int, tuple[list[datetime], list[tuple[datetime | None, int]]]]
+
+    def plan_at(self, customer_id: int, at: datetime) -> int | None:
+        """The customer's plan id in force at ``at`` (periods are half-open)."""
+        periods = self.plan_periods.get(customer_id)
+        if not periods:
+            return None
+        starts, rest = periods
+        index = bisect_right(starts, at) - 1
+        if index < 0:
+            return None
+        valid_to, plan_id = rest[index]
+        return plan_id if valid_to is None or at < valid_to else None
+
+
+def _register_customers(organization: Organization, external_ids: set[str]) -> dict:
+    found = {
+        ext: (pk, internal)
+        for ext, pk, internal in Customer.objects.filter(
+            organization=organization, external_id__in=external_ids
+        ).values_list("external_id", "pk", "is_internal")
+    }
+    missing = external_ids - found.keys()
+    if missing:
+        # Nothing is lost: unknown customers are registered for ops to review.
+        Customer.objects.bulk_create(
+            [
+                Customer(organization=organization, external_id=ext, name=ext, needs_review=True)
+                for ext in sorted(missing)
+            ],
+            ignore_conflicts=True,
+        )
+        found.update(
+            (ext, (pk, internal))
+            for ext, pk, internal in Customer.objects.filter(
+                organization=organization, external_id__in=missing
+            ).values_list("external_id", "pk", "is_internal")
+        )
+    return found
+
+
+def _register_features(organization: Organization, keys: set[str]) -> dict[str, int]:
+    found = dict(
+        Feature.objects.filter(organization=organization, key__in=keys).values_list("key", "pk")
+    )
+    missing = keys - found.keys()
+    if missing:
+        Feature.objects.bulk_create(
+            [
+                Feature(organization=organization, key=key, name=key, needs_review=True)
+                for key in sorted(missing)
+            ],
+            ignore_conflicts=True,
+        )
+        found.update(
+            Feature.objects.filter(organization=organization, key__in=missing).values_list(
+                "key", "pk"
+            )
+        )
+    return found
+
+
+def _register_keys(organization: Organization, pairs: set[tuple[str, str]]) -> dict:
+    if not pairs:
+        return {}
+    key_ids = {key_id for _, key_id in pairs}
+    rows = ProviderKey.objects.filter(organization=organization, key_id__in=key_ids).values_list(
+        "provider", "key_id", "pk", "feature_id"
+    )
+    found = {(p, k): (pk, feature) for p, k, pk, feature in rows if (p, k) in pairs}
+    missing = pairs - found.keys()
+    if missing:
+        # A key seen in traffic but unknown to Metron: registered unmapped, surfaced to ops.
+        ProviderKey.objects.bulk_create(
+            [
+                ProviderKey(organization=organization, provider=provider, key_id=key_id)
+                for provider, key_id in sorted(missing)
+            ],
+            ignore_conflicts=True,
+        )
+        rows = ProviderKey.objects.filter(
+            organization=organization, key_id__in={k for _, k in missing}
+        ).values_list("provider", "key_id", "pk", "feature_id")
+        found.update({(p, k): (pk, feature) for p, k, pk, feature in rows if (p, k) in missing})
+    return found
+
+
+def _plan_periods(customer_ids: set[int]) -> dict:
+    periods: dict[int, tuple[list, list]] = {}
+    rows = (
+        CustomerPlan.objects.filter(customer_id__in=customer_ids)
+        .order_by("customer_id", "valid_from")
+        .values_list("customer_id", "valid_from", "valid_to", "plan_id")
+    )
+    for customer_id, valid_from, valid_to, plan_id in rows:
+        starts, rest = periods.setdefault(customer_id, ([], []))
+        starts.append(valid_from)
+        rest.append((valid_to, plan_id))
+    return periods
+
+
+def dimensions_resolve(*, organization: Organization, events: Sequence[ParsedEvent]) -> Dimensions:
+    """Look up (registering what is unknown) the customers, features and keys of a batch."""
+    customers = _register_customers(organization, {e.customer_id for e in events if e.customer_id})
+    return Dimensions(
+        customers=customers,
+        features=_register_features(organization, {e.feature for e in events if e.feature}),
+        keys=_register_keys(
+            organization, {(e.provider, e.api_key_id) for e in events if e.api_key_id}
+        ),
+        plan_periods=_plan_periods({pk for pk, _ in customers.values()}),
+    )
+
+
+# --- ledger rows --------------------------------------------------------------------
+
+COLUMNS = (
+    ("organization_id", "bigint"), ("event_id", "text"), ("timestamp", "timestamptz"),
+    ("received_at", "timestamptz"), ("payload_hash", "text"), ("customer_id", "bigint"),
+    ("plan_id", "bigint"), ("user_id", "text"), ("feature_id", "bigint"), ("workflow", "text"),
+    ("prompt_version", "text"), ("provider", "text"), ("model", "text"),
+    ("api_key_id", "text"), ("provider_key_id", "bigint"), ("environment", "text"),
+    ("input_tokens", "bigint"), ("output_tokens", "bigint"), ("cached_input_tokens", "bigint"),
+    ("cache_write_tokens", "bigint"), ("reasoning_tokens", "bigint"), ("batch", "boolean"),
+    ("service_tier", "text"), ("status", "text"), ("attempt", "smallint"),
+    ("latency_ms", "integer"), ("quality_score", "numeric"), ("billable", "boolean"),
+    ("metadata", "jsonb"), ("cost", "numeric"), ("reported_cost", "numeric"),
+    ("estimated_cost", "numeric"), ("cost_source", "text"), ("cost_status", "text"),
+    ("price_reference", "text"), ("price_date", "date"), ("attribution_source", "text"),
+    ("attribution_confidence", "text"),
+)  # fmt: skip
+# jsonb arrays cannot be built from text arrays directly: pass text, cast per row.
+_INSERT = """
+    INSERT INTO {table} ({columns})
+    SELECT {select} FROM unnest({arrays}) AS u({names})
+    ON CONFLICT (organization_id, event_id) DO NOTHING
+    RETURNING id, event_id
+""".format(
+    table=UsageEvent._meta.db_table,
+    columns=", ".join(name for name, _ in COLUMNS),
+    select=", ".join(
+        f"u.{name}::jsonb" if kind == "jsonb" else f"u.{name}" for name, kind in COLUMNS
+    ),
+    arrays=", ".join(f"%s::{'text' if kind == 'jsonb' else kind}[]" for _, kind in COLUMNS),
+    names=", ".join(name for name, _ in COLUMNS),
+)
+
+
+def event_row(
+    *,
+    organization: Organization,
+    event: ParsedEvent,
+    dims: Dimensions,
+    prices: PriceBook,
+    received_at: datetime,
+) -> tuple:
+    """The ledger row of one event: attribution, plan at event time, cost."""
+    customer_id, internal = dims.customers.get(event.customer_id, (None, False))
+    key_id, key_feature = dims.keys.get((event.provider, event.api_key_id), (None, None))
+
+    # Explicit tags first, then the provider-key mapping, else unattributed.
+    if event.feature:
+        feature_id, attribution, confidence = (
+            dims.features[event.feature],
+            event.source,
+            Confidence.HIGH,
+        )
+    elif key_feature is not None:
+        feature_id, attribution, confidence = (
+            key_feature,
+            AttributionSource.KEY_MAPPING,
+            Confidence.MEDIUM,
+        )
+    else:
+        feature_id, attribution, confidence = (None, AttributionSource.UNATTRIBUTED, Confidence.LOW)
+
+    billable = event.billable
+    if billable is None:
+        billable = event.environment == "production" and customer_id is not None and not internal
+
+    quote = prices.quote(
+        provider=event.provider,
+        model=event.model,
+        at=event.timestamp,
+        usage=TokenUsage(
+            input_tokens=event.input_tokens,
+            output_tokens=event.output_tokens,
+            cached_input_tokens=event.cached_input_tokens,
+            cache_write_tokens=event.cache_write_tokens,
+            reasoning_tokens=event.reasoning_tokens,
+        ),
+        batch=event.batch,
+        service_tier=event.service_tier,
+    )
+    estimate = quote.cost if quote else None
+    reported = None if event.cost_usd is None else quantize_cost(event.cost_usd)
+    if reported is not None:
+        cost, source, status = reported, CostSource.PROVIDER_REPORTED, CostStatus.PRICED
+    elif quote is not None:
+        cost, source, status = quote.cost, quote.source, CostStatus.PRICED
+    else:
+        cost, source, status = None, "", CostStatus.UNPRICED
+
+    return (
+        organization.pk, event.event_id, event.timestamp, received_at, event.payload_hash(),
+        customer_id, dims.plan_at(customer_id, event.timestamp) if customer_id else None,
+        event.user_id, feature_id, event.workflow, event.prompt_version, event.provider,
+        event.model, event.api_key_id, key_id, event.environment, event.input_tokens,
+        event.output_tokens, event.cached_input_tokens, event.cache_write_tokens,
+        event.reasoning_tokens, event.batch, event.service_tier, event.status, event.attempt,
+        event.latency_ms, event.quality_score, billable, json.dumps(event.metadata), cost,
+        reported, estimate,
+        str(source), str(status), quote.reference if quote else "",
+        quote.price_date if quote else event.timestamp.date(), str(attribution), str(confidence),
+    )  # fmt: skip
+
+
+def _insert_rows(rows: list[tuple]) -> dict[str, int]:
+    """Insert ledger rows, skipping ids already stored; returns event id → new row id."""
+    if not rows:
+        return {}
+    columns = list(zip(*rows, strict=True))
+    # The raw psycopg cursor binds the arrays server-side (binary), far faster
+    # than inlining them; it runs in the same connection and transaction.
+    with connection.connection.cursor() as cursor:
+        cursor.execute(_INSERT, [list(column) for column in columns])
+        return {event_id: pk for pk, event_id in cursor.fetchall()}
+
+
+def _differing_fields(stored: UsageEvent, event: ParsedEvent) -> list[str]:
+    differing = [name for name in COMPARED_FIELDS if getattr(stored, name) != getattr(event, name)]
+    return differing or ["attribution or cost fields"]
+
+
+def _json_safe(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+# --- the service ----------------------------------------------------------------------
+
+
+def usage_events_ingest(
+    *, organization: Organization, raw_events: Sequence[Any], now: datetime | None = None
+) -> IngestResult:
+    """Store a batch of raw usage events; every event gets an outcome, nothing is lost silently.
+
+    Idempotent per (organization, event_id): a retry is a ``duplicate``, the
+    same id with a different payload a ``conflict`` (recorded, original kept),
+    an invalid or out-of-window event ``rejected`` with its reason. Unknown
+    customers, features and provider keys are registered for review.
+    """
+    if len(raw_events) > MAX_BATCH:
+        raise ValueError(BATCH_TOO_LARGE)
+    now = now or timezone.now()
+    outcomes: list[EventOutcome | None] = [None] * len(raw_events)
+    parsed: list[tuple[int, ParsedEvent, str]] = []
+    for index, raw in enumerate(raw_events):
+        try:
+            event = parse_event(raw, now=now, accept_days=organization.usage_accept_days)
+        except EventRejected as rejection:
+            event_id = raw.get("event_id") if isinstance(raw, dict) else None
+            outcomes[index] = EventOutcome(str(event_id or ""), REJECTED, str(rejection))
+            continue
+        parsed.append((index, event, event.payload_hash()))
+
+    # The first occurrence of an id in the batch is the one inserted; later ones
+    # are judged against what ends up stored, like any retry.
+    first: dict[str, int] = {}
+    for position, (_, event, _) in enumerate(parsed):
+        first.setdefault(event.event_id, position)
+    to_insert = sorted((parsed[p] for p in first.values()), key=lambda item: item[1].event_id)
+
+    if parsed:
+        with transaction.atomic():
+            rollups_lock_shared(organization_id=organization.pk)
+            events = [event for _, event, _ in to_insert]
+            dims = dimensions_resolve(organization=organization, events=events)
+            prices = PriceBook.for_organization(organization)
+            rows = [
+                event_row(organization=organization, event=event, dims=dims, prices=prices,
+                          received_at=now)
+                for _, event, _ in to_insert
+            ]  # fmt: skip
+            inserted = _insert_rows(rows)
+            rollups_add_events(event_ids=list(inserted.values()))
+            _judge_the_rest(organization, parsed, inserted, outcomes)
+            _touch_keys(dims, to_insert)
+
+    return IngestResult(outcomes=[outcome for outcome in outcomes if outcome is not None])
+
+
+def _judge_the_rest(organization, parsed, inserted, outcomes) -> None:
+    """Mark inserted events accepted; compare every other one with the stored row."""
+    accepted = set()
+    for index, event, _ in parsed:
+        if event.event_id in inserted and event.event_id not in accepted:
+            accepted.add(event.event_id)
+            outcomes[index] = EventOutcome(event.event_id, ACCEPTED)
+    others = [(i, e, h) for i, e, h in parsed if outcomes[i] is None]
+    if not others:
+        return
+    stored = dict(
+        UsageEvent.objects.filter(
+            organization=organization, event_id__in={e.event_id for _, e, _ in others}
+        ).values_list("event_id", "payload_hash")
+    )
+    conflicting = []
+    for index, event, payload_hash in others:
+        if stored.get(event.event_id) == payload_hash:
+            outcomes[index] = EventOutcome(event.event_id, DUPLICATE)
+        else:
+            conflicting.append((index, event))
+    if not conflicting:
+        return
+    originals = {
+        row.event_id: row
+        for row in UsageEvent.objects.filter(
+            organization=organization, event_id__in={e.event_id for _, e in conflicting}
+        )
+    }
+    records = []
+    for index, event in conflicting:
+        original = originals[event.event_id]
+        fields = _differing_fields(original, event)
+        outcomes[index] = EventOutcome(
+            event.event_id, CONFLICT, CONFLICT_REASON.format(fields=", ".join(fields))
+        )
+        records.append(
+            EventConflict(
+                organization=organization, original=original, external_event_id=event.event_id,
+                payload=_json_safe(_event_payload(event)), differing_fields=fields,
+            )
+        )  # fmt: skip
+    EventConflict.objects.bulk_create(records)
+
+
+def _event_payload(event: ParsedEvent) -> dict:
+    return {name: getattr(event, name) for name in event.__slots__}
+
+
+def _touch_keys(dims: Dimensions, events) -> None:
+    """Record when each provider key was last seen in traffic (one statement)."""
+    last_seen: dict[int, datetime] = {}
+    for _, event, _ in events:
+        key = dims.keys.get((event.provider, event.api_key_id))
+        if key is not None:
+            key_pk = key[0]
+            if key_pk not in last_seen or event.timestamp > last_seen[key_pk]:
+                last_seen[key_pk] = event.timestamp
+    if not last_seen:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""UPDATE {ProviderKey._meta.db_table} AS k
+                SET last_seen_at = GREATEST(coalesce(k.last_seen_at, v.seen), v.seen)
+                FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(id, seen)
+                WHERE k.id = v.id""",
+            # Sorted: concurrent batches touching the same keys lock them in one order.
+            [sorted(last_seen), [last_seen[pk] for pk in sorted(last_seen)]],
+        )
+
+
+def decimal_json_loads(body: bytes | str) -> Any:
+    """Parse a request body keeping every JSON number with a fraction as an exact Decimal."""
+    return json.loads(body, parse_float=Decimal)
