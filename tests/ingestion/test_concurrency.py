@@ -69,9 +69,12 @@ def test_ten_thousand_events_each_resent_three_times_concurrently(live_server):
     assert ledger["inp"] == sum(e["input_tokens"] for e in events)
     assert ledger["out"] == sum(e["output_tokens"] for e in events)
     reported = sum(Decimal(e["cost_usd"]) for e in events if "cost_usd" in e)
-    assert UsageEvent.objects.filter(organization=org, cost_source="provider_reported").aggregate(
-        total=Sum("cost")
-    )["total"] == reported
+    assert (
+        UsageEvent.objects.filter(organization=org, cost_source="provider_reported").aggregate(
+            total=Sum("cost")
+        )["total"]
+        == reported
+    )
     rollups = DailyUsage.objects.filter(organization=org).aggregate(
         requests=Sum("requests"), inp=Sum("input_tokens"), cost=Sum("cost")
     )
