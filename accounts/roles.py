@@ -19,6 +19,13 @@ LEDGER_READ = {
     "ingestion.usageevent": (VIEW,),
     "ingestion.dailyusage": (VIEW,),
     "ingestion.repricingrun": (VIEW,),
+    "ingestion.unreviewedcustomer": (VIEW,),
+    "ingestion.unreviewedfeature": (VIEW,),
+}
+# Ops work the review queue of what usage registered on its own.
+REVIEW_QUEUES = {
+    "ingestion.unreviewedcustomer": ("change", "view"),
+    "ingestion.unreviewedfeature": ("change", "view"),
 }
 
 # role → {app_label.model_name: actions}
@@ -32,6 +39,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "accounts.providerkey": EDIT,
         "accounts.membership": (VIEW,),
         **LEDGER_READ,
+        **REVIEW_QUEUES,
         "ingestion.eventconflict": ("change", "view"),
         "ingestion.priceoverride": (VIEW,),
     },
@@ -72,6 +80,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "accounts.providerkey": ALL,
         "accounts.serviceapikey": EDIT,
         **LEDGER_READ,
+        **REVIEW_QUEUES,
         "ingestion.eventconflict": ("change", "view"),
         "ingestion.priceoverride": ALL,
     },

@@ -1,15 +1,29 @@
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from unfold.decorators import display
 
-from ingestion.models import DailyUsage, EventConflict, PriceOverride, RepricingRun, UsageEvent
+from accounts.models import Customer
+from ingestion.models import (
+    DailyUsage,
+    EventConflict,
+    PriceOverride,
+    RepricingRun,
+    UnreviewedCustomer,
+    UnreviewedFeature,
+    UsageEvent,
+)
+from ingestion.services.catalog import catalog_confirm, customer_merge, feature_merge
 from ingestion.services.repricing import usage_reprice
 from metron.paginators import EstimatedCountPaginator
 from metron.tenancy.admin import AppendOnlyAdminMixin, OrganizationScopedAdmin
+from metron.tenancy.scoping import scope_queryset
 
 AUDIT_FIELDS = ("created_at", "updated_at")
 
@@ -167,3 +181,90 @@ class RepricingRunAdmin(AppendOnlyAdminMixin, OrganizationScopedAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields]
+
+
+# --- review queues ------------------------------------------------------------------
+
+
+class MergeForm(forms.Form):
+    target = forms.ModelChoiceField(queryset=Customer.objects.none())
+
+
+class ReviewQueueAdmin(OrganizationScopedAdmin):
+    """Rows registered automatically from usage: confirm them as they are, or merge them."""
+
+    actions = ("confirm", "merge")
+    merge_service = None
+    kind = ""
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(needs_review=True)
+
+    def has_add_permission(self, request):
+        return False
+
+    def merge_targets(self, request):
+        return scope_queryset(
+            self.model._meta.concrete_model.objects.filter(needs_review=False),
+            request.organization,
+        )
+
+    @admin.action(description="Confirm as they are", permissions=["change"])
+    def confirm(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True))
+        field = "customer_ids" if self.kind == "customer" else "feature_ids"
+        count = catalog_confirm(organization=request.organization, **{field: ids})
+        self.message_user(request, f"Confirmed {count} {self.kind}(s).", messages.SUCCESS)
+
+    @admin.action(description="Merge into an existing one…", permissions=["change"])
+    def merge(self, request, queryset):
+        form = MergeForm(request.POST if "apply" in request.POST else None)
+        form.fields["target"].queryset = self.merge_targets(request)
+        if form.is_valid():
+            moved = 0
+            for source in queryset:
+                try:
+                    moved += type(self).merge_service(
+                        source=source, target=form.cleaned_data["target"]
+                    )
+                except ValidationError as error:
+                    self.message_user(request, " ".join(error.messages), messages.ERROR)
+                    return None
+            self.message_user(
+                request,
+                f"Merged {queryset.count() or 'the selected'} into {form.cleaned_data['target']}; "
+                f"{moved} event(s) moved.",
+                messages.SUCCESS,
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Merge {self.kind}s",
+            "queryset": list(queryset),
+            "form": form,
+            "kind": self.kind,
+            "action": "merge",
+        }
+        return TemplateResponse(request, "admin/ingestion/merge.html", context)
+
+
+@admin.register(UnreviewedCustomer)
+class UnreviewedCustomerAdmin(ReviewQueueAdmin):
+    kind = "customer"
+    merge_service = staticmethod(customer_merge)
+    list_display = ("external_id", "name", "created_at")
+    search_fields = ("external_id", "name")
+    ordering = ("-created_at",)
+    fields = ("external_id", "name", "segment", "region", "is_internal", "needs_review")
+    readonly_fields = ("external_id",)
+
+
+@admin.register(UnreviewedFeature)
+class UnreviewedFeatureAdmin(ReviewQueueAdmin):
+    kind = "feature"
+    merge_service = staticmethod(feature_merge)
+    list_display = ("key", "name", "created_at")
+    search_fields = ("key", "name")
+    ordering = ("-created_at",)
+    fields = ("key", "name", "team", "status", "needs_review")
+    readonly_fields = ("key",)

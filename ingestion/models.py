@@ -13,7 +13,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from accounts.models import Environment
+from accounts.models import Customer, Environment, Feature
 from metron.money import RATE_DECIMAL_PLACES, RATE_MAX_DIGITS, cost_field
 from metron.tenancy.models import OrganizationOwnedModel
 
@@ -323,3 +323,19 @@ ROLLUP_DIMENSIONS = (
     "organization_id", "day", "customer_id", "feature_id", "plan_id", "provider", "model",
     "environment", "batch", "billable",
 )  # fmt: skip
+
+
+class UnreviewedCustomer(Customer):
+    """The ops queue of customers registered automatically from usage."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "unreviewed customer"
+
+
+class UnreviewedFeature(Feature):
+    """The ops queue of features registered automatically from usage."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "unreviewed feature"

@@ -25,7 +25,15 @@ from accounts.models import (
     ServiceAPIKey,
     User,
 )
-from ingestion.models import DailyUsage, EventConflict, PriceOverride, RepricingRun, UsageEvent
+from ingestion.models import (
+    DailyUsage,
+    EventConflict,
+    PriceOverride,
+    RepricingRun,
+    UnreviewedCustomer,
+    UnreviewedFeature,
+    UsageEvent,
+)
 from ingestion.services.ingest import usage_events_ingest
 from ingestion.services.repricing import usage_reprice
 from tests.accounts.factories import (
@@ -88,7 +96,11 @@ def build_ledger(organization, marker, *, customer, feature) -> dict[type, objec
         "customer_id": customer.external_id, "feature": feature.key, "provider": "openai",
         "model": "gpt-4o", "input_tokens": 100, "output_tokens": 10,
     }  # fmt: skip
-    usage_events_ingest(organization=organization, raw_events=[raw, {**raw, "output_tokens": 11}])
+    unknown = {**raw, "event_id": f"{marker}-event-2", "customer_id": f"{marker}-new-customer",
+               "feature": f"{marker}-new-feature"}  # fmt: skip
+    usage_events_ingest(
+        organization=organization, raw_events=[raw, {**raw, "output_tokens": 11}, unknown]
+    )
     override = PriceOverride.objects.create(
         organization=organization, provider="openai", model_pattern=f"{marker}-model*",
         effective_from=datetime(2026, 1, 1, tzinfo=UTC), discount_percent=Decimal("10"),
@@ -99,8 +111,14 @@ def build_ledger(organization, marker, *, customer, feature) -> dict[type, objec
         end=timezone.now() + timedelta(minutes=1), reason=f"{marker} run",
     )  # fmt: skip
     return {
-        UsageEvent: UsageEvent.objects.get(organization=organization),
-        DailyUsage: DailyUsage.objects.get(organization=organization),
+        UsageEvent: UsageEvent.objects.get(event_id=raw["event_id"], organization=organization),
+        DailyUsage: DailyUsage.objects.get(organization=organization, customer=customer),
+        UnreviewedCustomer: UnreviewedCustomer.objects.get(
+            organization=organization, external_id=unknown["customer_id"]
+        ),
+        UnreviewedFeature: UnreviewedFeature.objects.get(
+            organization=organization, key=unknown["feature"]
+        ),
         EventConflict: EventConflict.objects.get(organization=organization),
         PriceOverride: override,
         RepricingRun: run,
