@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Max, Min, QuerySet
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.db.models import Count, DecimalField, Max, Min, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
 
 from accounts.models import Organization
 from ingestion.models import DailyUsage, EventConflict, UsageEvent
+from metron.money import ZERO
 
 
 def usage_event_list(*, organization: Organization) -> QuerySet[UsageEvent]:
@@ -38,3 +44,37 @@ def unpriced_model_list(*, organization: Organization) -> QuerySet:
 
 def open_conflict_count(*, organization: Organization) -> int:
     return EventConflict.objects.filter(organization=organization, resolved=False).count()
+
+
+@dataclass(frozen=True)
+class UsageSummary:
+    requests: int
+    cost: Decimal  # USD, priced events only
+    unpriced_requests: int
+    open_conflicts: int
+
+
+def usage_summary(*, organization: Organization, since: date) -> UsageSummary:
+    """Requests, cost and unpriced count from ``since`` (UTC day) on, read from the rollups."""
+    totals = DailyUsage.objects.filter(organization=organization, day__gte=since).aggregate(
+        requests=Coalesce(Sum("requests"), 0),
+        cost=Coalesce(Sum("cost"), Value(ZERO), output_field=DecimalField()),
+        unpriced=Coalesce(Sum("unpriced_requests"), 0),
+    )
+    return UsageSummary(
+        requests=totals["requests"],
+        cost=totals["cost"],
+        unpriced_requests=totals["unpriced"],
+        open_conflicts=open_conflict_count(organization=organization),
+    )
+
+
+def daily_cost_series(*, organization: Organization, since: date) -> list[tuple[date, Decimal]]:
+    """USD cost per UTC day from ``since`` on (days without usage omitted)."""
+    return list(
+        DailyUsage.objects.filter(organization=organization, day__gte=since)
+        .values("day")
+        .annotate(cost=Sum("cost"))
+        .order_by("day")
+        .values_list("day", "cost")
+    )

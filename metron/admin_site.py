@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from django.urls import reverse
 from django.utils import timezone
@@ -15,6 +16,9 @@ from accounts.selectors import (
     plan_customer_counts,
     provider_key_list,
 )
+from ingestion.models import EventConflict, UnreviewedCustomer, UsageEvent
+from ingestion.selectors import daily_cost_series, unpriced_model_list, usage_summary
+from metron.money import quantize_money
 
 REVIEW_ROWS = 8
 
@@ -52,6 +56,9 @@ def dashboard_callback(request, context):
         return context
     summary = catalog_summary(organization=organization)
     plans = list(plan_customer_counts(organization=organization, at=timezone.now()))
+    since = timezone.now().date() - timedelta(days=29)
+    usage = usage_summary(organization=organization, since=since)
+    series = daily_cost_series(organization=organization, since=since)
     context.update(
         {
             "title": f"{organization.name} · catalog at a glance",
@@ -82,9 +89,51 @@ def dashboard_callback(request, context):
                     + summary.features_to_review
                     + summary.provider_keys_unmapped,
                     "footer": "customers, features and unmapped keys",
-                    "link": _changelist(Customer, needs_review__exact=1),
+                    "link": _changelist(UnreviewedCustomer),
                 },
             ],
+            "usage": usage,
+            "usage_kpis": [
+                {
+                    "title": "Requests, last 30 days",
+                    "value": f"{usage.requests:,}",
+                    "footer": "all environments",
+                    "link": _changelist(UsageEvent),
+                },
+                {
+                    "title": "AI cost, last 30 days",
+                    "value": f"${usage.cost:,.2f}",
+                    "footer": "priced events; unpriced shown apart",
+                    "link": _changelist(UsageEvent),
+                },
+                {
+                    "title": "Unpriced events",
+                    "value": f"{usage.unpriced_requests:,}",
+                    "footer": "never counted as $0: add a price override",
+                    "link": _changelist(UsageEvent, cost_status__exact="unpriced"),
+                },
+                {
+                    "title": "Open conflicts",
+                    "value": usage.open_conflicts,
+                    "footer": "event ids resent with another payload",
+                    "link": _changelist(EventConflict, resolved__exact=0),
+                },
+            ],
+            "cost_chart": json.dumps(
+                {
+                    "labels": [day.isoformat() for day, _ in series],
+                    "datasets": [
+                        {
+                            "label": "AI cost (USD)",
+                            # Strings: Chart.js reads numeric strings, money never becomes float.
+                            "data": [str(quantize_money(cost)) for _, cost in series],
+                            "backgroundColor": "var(--color-primary-600)",
+                            "maxBarThickness": 24,
+                        }
+                    ],
+                }
+            ),
+            "unpriced_models": list(unpriced_model_list(organization=organization)[:REVIEW_ROWS]),
             "plans_table": {
                 "headers": ["Plan", "Price", "Customers today"],
                 "rows": [
@@ -115,7 +164,8 @@ def dashboard_callback(request, context):
                 feature__isnull=True
             )[:REVIEW_ROWS],
             "links": {
-                "customers_review": _changelist(Customer, needs_review__exact=1),
+                "customers_review": _changelist(UnreviewedCustomer),
+                "unpriced": _changelist(UsageEvent, cost_status__exact="unpriced"),
                 "features_review": _changelist(Feature, needs_review__exact=1),
                 "keys_unmapped": _changelist(ProviderKey, mapped="no"),
             },
