@@ -279,3 +279,7 @@ UNFOLD = {
 # ---------------------------------------------------------------------------
 
 API_MAX_PAGE_SIZE = 500
+# Fernet key (urlsafe base64, 32 bytes) for secrets at rest; see metron/crypto.py.
+METRON_ENCRYPTION_KEY = (
+    required("METRON_ENCRYPTION_KEY") if PRODUCTION else env("METRON_ENCRYPTION_KEY")
+)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import secrets
 
+from cryptography.fernet import Fernet
+
 from tests.commands import database_url_for_tests, manage
 
 
@@ -13,6 +15,7 @@ def production_env(**overrides: str | None) -> dict[str, str | None]:
         "SECRET_KEY": secrets.token_urlsafe(50),
         "DATABASE_URL": database_url_for_tests(),
         "ALLOWED_HOSTS": "metron.example.com",
+        "METRON_ENCRYPTION_KEY": Fernet.generate_key().decode(),
     }
     env.update(overrides)
     return env
@@ -25,7 +28,7 @@ def test_production_passes_the_deployment_checklist_without_warnings():
 
 
 def test_production_refuses_to_start_without_required_settings():
-    for missing in ("SECRET_KEY", "DATABASE_URL", "ALLOWED_HOSTS"):
+    for missing in ("SECRET_KEY", "DATABASE_URL", "ALLOWED_HOSTS", "METRON_ENCRYPTION_KEY"):
         result = manage("check", **production_env(**{missing: None}))
         assert result.returncode != 0
         assert f"{missing} must be set when METRON_ENV=production" in result.stderr
