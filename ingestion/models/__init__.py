@@ -14,6 +14,9 @@ from ingestion.models.ledger import (
     UnreviewedFeature,
     UsageEvent,
 )
+from ingestion.models.providers import *  # noqa: F403 - each module lists its models in __all__
+from ingestion.models.revenue import *  # noqa: F403
+from ingestion.models.stripe import *  # noqa: F403
 from ingestion.models.sync import SyncRun
 
 __all__ = [

@@ -1,0 +1,3 @@
+"""Revenue lines (billed, recognized, collected), FX rates and manual entries."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""The Stripe mirror: customers, products, prices, subscriptions, invoices, events."""
+
+__all__: list[str] = []
