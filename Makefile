@@ -28,8 +28,12 @@ install-dev: $(VENV)/.installed-dev
 
 demo: install
 	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py setup_schedules
 	$(BIN)/python manage.py seed_demo
-	@echo "Metron is serving at http://$(HOST):$(PORT)/admin/ (Ctrl-C stops it)."
+	@echo "Metron is serving at http://$(HOST):$(PORT)/admin/ with its task cluster (Ctrl-C stops both)."
+	@# The task cluster runs beside the web server and stops with it.
+	$(BIN)/python manage.py qcluster & cluster=$$!; \
+	trap 'kill $$cluster 2>/dev/null; wait $$cluster 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 lint: install-dev
