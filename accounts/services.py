@@ -306,3 +306,12 @@ def customer_plan_history_replace(
     if ended_at is not None:
         customer_plan_end(customer=customer, valid_to=ended_at)
     return list(CustomerPlan.objects.filter(customer=customer).order_by("valid_from"))
+
+
+ORGANIZATION_FIELDS = ("name", "reporting_currency", "timezone", "usage_accept_days")
+
+
+@transaction.atomic
+def organization_update(*, organization: Organization, **data: Any) -> Organization:
+    """Update an organization's settings, e.g. ``usage_accept_days`` (its slug does not change)."""
+    return model_update(instance=organization, fields=ORGANIZATION_FIELDS, data=data)[0]

@@ -1,0 +1,214 @@
+"""The demo's usage: idempotent through the ingest service, rollups true, every pattern present.
+
+The usage is seeded once per module at ``SCALE`` (a tenth of the demo's volume; the planted
+patterns keep a larger share) inside a transaction rolled back at the end; each test runs
+in a savepoint within it. Thresholds are far below what the seed produces on any date.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from itertools import pairwise
+
+import pytest
+from django.db import transaction
+from django.db.models import Avg, Count, F, Q, Sum
+from django.db.models.functions import ExtractHour
+
+from accounts import demo as accounts_demo
+from accounts.models import Feature
+from ingestion import demo
+from ingestion.models import CostSource, CostStatus, UsageEvent
+from tests.ingestion.helpers import ledger_aggregate, rollup_rows
+
+pytestmark = pytest.mark.django_db
+
+SCALE = 0.1
+PREMIUM = ("gpt-4.1", "o3", "claude-opus-4-5")
+
+
+@pytest.fixture(scope="module")
+def seeded(django_db_setup, django_db_blocker):
+    """Seed accounts, then usage twice; yields the organization and both summaries."""
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            organization = accounts_demo.demo_seed().organization
+            first = demo.demo_seed(organization=organization, scale=SCALE)
+            rows_after_first = UsageEvent.objects.filter(organization=organization).count()
+            second = demo.demo_seed(organization=organization, scale=SCALE)
+            yield organization, first, second, rows_after_first
+        finally:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+
+
+@pytest.fixture
+def org(seeded):
+    return seeded[0]
+
+
+def events(org, **filters):
+    return UsageEvent.objects.filter(organization=org, **filters)
+
+
+def test_second_run_is_all_duplicates(seeded):
+    organization, first, second, rows_after_first = seeded
+
+    assert first.outcomes["accepted"] == rows_after_first > 5000
+    assert first.outcomes["rejected"] == first.outcomes["conflict"] == 0
+    assert second.outcomes["duplicate"] == rows_after_first
+    assert set(second.outcomes) == {"duplicate"}
+    assert UsageEvent.objects.filter(organization=organization).count() == rows_after_first
+    assert second.cost == first.cost > 0
+    assert organization.usage_accept_days == demo.ACCEPT_DAYS
+    assert "accept window raised 35 → 100 days" in str(first)
+    assert str(second).startswith(f"90 days {second.first_day}…{second.last_day}: 0 accepted")
+
+
+def test_events_cover_ninety_full_days_ending_yesterday(org, seeded):
+    first = seeded[1]
+    assert (first.last_day - first.first_day).days == demo.DAYS - 1
+    days = events(org).dates("timestamp", "day")
+    assert days.first() == first.first_day and days.last() == first.last_day
+    assert events(org).filter(event_id__startswith="demo-x0.1-").count() == events(org).count()
+
+
+def test_rollups_equal_the_ledger(org):
+    assert rollup_rows(org.pk) == ledger_aggregate(org.pk)
+
+
+def test_model_overkill_premium_model_on_classification(org):
+    """Pattern 1: gpt-4.1 emits ≤ 10 tokens where gpt-4o-mini scores as well."""
+    classifier = events(org, feature__key="ai-onboarding", workflow="template-classifier")
+    stats = {
+        model: classifier.filter(model=model).aggregate(
+            n=Count("id"), quality=Avg("quality_score"), cost=Sum("cost")
+        )
+        for model in ("gpt-4.1", "gpt-4o-mini")
+    }
+    assert not classifier.filter(output_tokens__gt=10).exists()
+    assert stats["gpt-4.1"]["n"] >= 100 and stats["gpt-4o-mini"]["n"] >= 30
+    assert abs(stats["gpt-4.1"]["quality"] - stats["gpt-4o-mini"]["quality"]) < Decimal("0.03")
+    assert stats["gpt-4.1"]["cost"] > 5 * stats["gpt-4o-mini"]["cost"]
+
+
+def test_nightly_digests_run_off_hours_without_batch(org):
+    """Pattern 2: the scheduled digest is non-interactive, 01:00-04:00 UTC, never batched."""
+    digests = events(org, feature__key="overnight-summaries", workflow="nightly-digest")
+    assert digests.count() >= 300
+    assert not digests.filter(batch=True).exists()
+    hours = set(digests.annotate(hour=ExtractHour("timestamp")).values_list("hour", flat=True))
+    assert hours == {1, 2, 3}
+
+
+def test_summaries_send_large_prompts_without_caching(org):
+    """Pattern 3: ≥ 8k-token prompts, under 1% of their input tokens cached."""
+    summaries = events(org, feature__key="document-summarization", environment="production")
+    totals = summaries.aggregate(
+        n=Count("id"), large=Count("id", filter=Q(input_tokens__gte=8000)),
+        cached=Sum("cached_input_tokens"), input=Sum("input_tokens"),
+    )  # fmt: skip
+    assert totals["large"] == totals["n"] >= 500
+    assert totals["cached"] < Decimal("0.01") * totals["input"]
+
+
+def test_spend_on_unmapped_and_retired_keys(org):
+    """Pattern 4: untagged traffic on the unclaimed key and on the retired feature's key."""
+    unmapped = events(org, api_key_id=demo.UNMAPPED_KEY, feature__isnull=True)
+    assert unmapped.filter(provider_key__feature__isnull=True).count() == unmapped.count() >= 200
+    assert set(unmapped.values_list("attribution_source", flat=True)) == {"unattributed"}
+    assert unmapped.aggregate(cost=Sum("cost"))["cost"] > 2
+
+    retired = events(org, api_key_id=demo.LEGACY_KEY)
+    assert retired.count() >= 200
+    assert set(retired.values_list("feature__status", "attribution_source")) == {
+        (Feature.Status.RETIRED, "key_mapping")
+    }
+    assert retired.aggregate(cost=Sum("cost"))["cost"] > Decimal("0.5")
+
+
+def test_staging_runs_on_premium_models(org):
+    """Pattern 5: non-production traffic on gpt-4.1 and claude-opus-4-5."""
+    staging = events(org, environment="staging", model__in=PREMIUM)
+    assert staging.count() >= 150
+    assert {"gpt-4.1", "claude-opus-4-5"} <= set(staging.values_list("model", flat=True))
+    assert staging.aggregate(cost=Sum("cost"))["cost"] > 5
+    assert not staging.filter(billable=True).exists()
+
+
+def test_free_accounts_summarize_heavily(org):
+    """Pattern 6: several Free-plan (non-internal) accounts with large summarization bills."""
+    heavy = (
+        events(org, plan__is_free=True, customer__is_internal=False,
+               feature__key="document-summarization")
+        .values("customer")
+        .annotate(n=Count("id"), cost=Sum("cost"))
+        .filter(n__gte=80, cost__gte=5)
+    )  # fmt: skip
+    assert heavy.count() >= 3
+
+
+def test_heavy_enterprise_accounts_lead_on_cost(org):
+    """Pattern 7: Helix Labs, Northwind AI and Nimbus Health are among the top 5 by cost."""
+    top = (
+        events(org, customer__isnull=False)
+        .values_list("customer__external_id", flat=True)
+        .annotate(cost=Sum("cost"))
+        .order_by(F("cost").desc(nulls_last=True))[:5]  # unpriced-only customers sum to NULL
+    )
+    assert set(demo.HEAVY) <= set(top)
+    plans = set(
+        events(org, customer__external_id__in=demo.HEAVY).values_list("plan__code", flat=True)
+    )
+    assert plans == {"enterprise"}
+
+
+def test_unpriced_and_provider_reported_events(org):
+    unpriced = events(org, cost_status=CostStatus.UNPRICED)
+    assert unpriced.count() >= 20
+    assert set(unpriced.values_list("model", flat=True)) == {"acme-finetune-7b"}
+    assert not unpriced.filter(cost__isnull=False).exists()
+
+    reported = events(org, cost_source=CostSource.PROVIDER_REPORTED)
+    assert reported.count() >= 3
+    assert not reported.filter(Q(cost__isnull=True) | Q(cost__lte=0)).exists()
+
+
+def test_retries_errors_and_prompt_version_drift(org):
+    assert events(org, attempt__gte=2).count() >= 10
+    assert events(org, attempt=3).exists()
+    assert events(org, status="error").count() >= 10
+
+    by_version = dict(
+        events(org, feature__key="chat-assistant", workflow="chat", environment="production")
+        .values_list("prompt_version")
+        .annotate(avg=Avg("input_tokens"))
+    )
+    ordered = [by_version[v] for v in sorted(by_version, key=lambda v: int(v[1:]))]
+    assert len(ordered) >= 2
+    assert any(after > 1.25 * before for before, after in pairwise(ordered))
+
+
+def test_anthropic_cache_reads_and_writes_follow_the_ledger_convention(org):
+    cached = events(org, provider="anthropic", cached_input_tokens__gt=0,
+                    cache_write_tokens__gt=0)  # fmt: skip
+    assert cached.count() >= 50
+    assert not cached.filter(
+        input_tokens__lt=F("cached_input_tokens") + F("cache_write_tokens")
+    ).exists()
+    assert events(org, provider="anthropic", model="claude-sonnet-4-5").count() >= 1000
+
+
+def test_realistic_shape(org):
+    """Users and regions per customer, weekday/weekend rhythm, batch used where it should be."""
+    helix_users = events(org, customer__external_id="helix-labs").values("user_id").distinct()
+    assert helix_users.count() >= 50
+    assert events(org, user_id__startswith="u_").exists()
+    assert events(org, metadata__region="eu").exists()
+    chat = events(org, feature__key="chat-assistant", workflow="chat")
+    weekday = chat.filter(timestamp__week_day__in=[2, 3, 4, 5, 6]).count() / 5
+    weekend = chat.filter(timestamp__week_day__in=[1, 7]).count() / 2
+    assert weekday > 1.8 * weekend
+    assert events(org, workflow="reindex", batch=True).exists()
