@@ -28,6 +28,33 @@ REVIEW_QUEUES = {
     "ingestion.unreviewedfeature": ("change", "view"),
 }
 
+# Provider usage, costs and reconciliation are written by the syncs; staff read them.
+PROVIDER_SYNC_READ = {
+    "ingestion.providerusagebucket": (VIEW,),
+    "ingestion.providercostline": (VIEW,),
+    "ingestion.reconciliationline": (VIEW,),
+    "ingestion.syncrun": (VIEW,),
+}
+
+# The Stripe mirror and revenue lines are written by the sync and webhooks; staff read
+# them. Finance owns manual revenue entries and FX rates; ops work the unmatched queue.
+STRIPE_REVENUE_READ = {
+    **dict.fromkeys(
+        [
+            "ingestion.stripeconnection", "ingestion.stripecustomer",
+            "ingestion.unmatchedstripecustomer", "ingestion.stripeproduct",
+            "ingestion.stripeprice", "ingestion.stripesubscription", "ingestion.stripeinvoice",
+            "ingestion.stripecreditnote", "ingestion.striperefund", "ingestion.stripeevent",
+            "ingestion.revenueline", "ingestion.fxrate", "ingestion.manualrevenueentry",
+        ],
+        (VIEW,),
+    ),
+    # Linking a Stripe customer to a Metron customer (the unmatched queue's action).
+    "ingestion.stripecustomer": ("change", "view"),
+    "ingestion.unmatchedstripecustomer": ("change", "view"),
+}  # fmt: skip
+REVENUE_EDIT = {"ingestion.manualrevenueentry": ALL, "ingestion.fxrate": ALL}
+
 # role → {app_label.model_name: actions}
 ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     Role.OPS: {
@@ -42,6 +69,13 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         **REVIEW_QUEUES,
         "ingestion.eventconflict": ("change", "view"),
         "ingestion.priceoverride": (VIEW,),
+        **PROVIDER_SYNC_READ,
+        # Ops test connections and trigger syncs (admin actions need "change").
+        "ingestion.providerconnection": ("change", "view"),
+        **STRIPE_REVENUE_READ,
+        # Ops test the Stripe connection, sync it now and requeue failed webhook events.
+        "ingestion.stripeconnection": ("change", "view"),
+        "ingestion.stripeevent": ("change", "view"),
     },
     Role.FINANCE: {
         "accounts.organization": (VIEW,),
@@ -55,6 +89,10 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "ingestion.eventconflict": (VIEW,),
         # Negotiated rates are finance's; changing one offers a repricing run.
         "ingestion.priceoverride": ALL,
+        **PROVIDER_SYNC_READ,
+        "ingestion.providerconnection": (VIEW,),
+        **STRIPE_REVENUE_READ,
+        **REVENUE_EDIT,
     },
     Role.ENGINEERING: {
         "accounts.organization": (VIEW,),
@@ -68,6 +106,11 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         **LEDGER_READ,
         "ingestion.eventconflict": ("change", "view"),
         "ingestion.priceoverride": (VIEW,),
+        **PROVIDER_SYNC_READ,
+        "ingestion.providerconnection": ALL,
+        **STRIPE_REVENUE_READ,
+        "ingestion.stripeconnection": EDIT,
+        "ingestion.stripeevent": ("change", "view"),
     },
     Role.ADMIN: {
         "accounts.organization": ("change", "view"),
@@ -83,6 +126,12 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         **REVIEW_QUEUES,
         "ingestion.eventconflict": ("change", "view"),
         "ingestion.priceoverride": ALL,
+        **PROVIDER_SYNC_READ,
+        "ingestion.providerconnection": ALL,
+        **STRIPE_REVENUE_READ,
+        **REVENUE_EDIT,
+        "ingestion.stripeconnection": ALL,
+        "ingestion.stripeevent": ("change", "view"),
     },
 }
 

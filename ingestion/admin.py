@@ -19,6 +19,7 @@ from ingestion.models import (
     UnreviewedFeature,
     UsageEvent,
 )
+from ingestion.selectors import rollup_values, usage_event_search
 from ingestion.services.catalog import catalog_confirm, customer_merge, feature_merge
 from ingestion.services.repricing import usage_reprice
 from metron.paginators import EstimatedCountPaginator
@@ -39,6 +40,26 @@ class LedgerAdminMixin(AppendOnlyAdminMixin):
         return [field.name for field in self.model._meta.fields]
 
 
+class RollupValueFilter(admin.SimpleListFilter):
+    """Choices from the rollups: a DISTINCT over the ledger would scan millions of rows."""
+
+    def lookups(self, request, model_admin):
+        values = rollup_values(organization=request.organization, field=self.parameter_name)
+        return [(value, value) for value in values]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(**{self.parameter_name: value}) if value else queryset
+
+
+class ProviderFilter(RollupValueFilter):
+    title = parameter_name = "provider"
+
+
+class ModelFilter(RollupValueFilter):
+    title = parameter_name = "model"
+
+
 @admin.register(UsageEvent)
 class UsageEventAdmin(LedgerAdminMixin, OrganizationScopedAdmin):
     list_display = (
@@ -46,16 +67,24 @@ class UsageEventAdmin(LedgerAdminMixin, OrganizationScopedAdmin):
         "input_tokens", "output_tokens", "cost", "cost_state", "attribution_source",
     )  # fmt: skip
     list_filter = (
-        "cost_status", "environment", "provider", "attribution_source", "batch", "billable",
-        "status",
+        "cost_status", "environment", ProviderFilter, ModelFilter, "attribution_source",
+        "batch", "billable", "status",
     )  # fmt: skip
     list_select_related = ("customer", "feature")
-    # Exact matches only: a substring search would scan the whole ledger.
-    search_fields = ("=event_id", "=customer__external_id", "=model", "=user_id")
-    search_help_text = "Exact event id, customer id, model or user id."
+    search_fields = ("event_id",)  # the search itself is get_search_results below
+    search_help_text = "An exact event id, customer id or model name."
     date_hierarchy = "timestamp"
     raw_id_fields = ("customer", "feature", "plan", "provider_key")
     ordering = ("-timestamp",)
+
+    def get_search_results(self, request, queryset, search_term):
+        # Exact, indexed lookups only: a substring search would scan the whole ledger.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return usage_event_search(
+            queryset=queryset, organization=request.organization, term=term
+        ), False
 
     @display(
         description="Cost status",
@@ -72,7 +101,7 @@ class DailyUsageAdmin(LedgerAdminMixin, OrganizationScopedAdmin):
         "day", "customer", "feature", "plan", "provider", "model", "environment", "batch",
         "billable", "requests", "errors", "cost", "unpriced_requests",
     )  # fmt: skip
-    list_filter = ("environment", "provider", "batch", "billable")
+    list_filter = ("environment", ProviderFilter, ModelFilter, "batch", "billable")
     list_select_related = ("customer", "feature", "plan")
     search_fields = ("=customer__external_id", "=model", "=feature__key")
     date_hierarchy = "day"
@@ -268,3 +297,7 @@ class UnreviewedFeatureAdmin(ReviewQueueAdmin):
     ordering = ("-created_at",)
     fields = ("key", "name", "team", "status", "needs_review")
     readonly_fields = ("key",)
+
+
+# The provider and Stripe sync screens live in their own modules.
+from ingestion import admin_providers, admin_stripe  # noqa: E402, F401

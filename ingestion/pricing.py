@@ -46,7 +46,6 @@ from genai_prices.types import (
     Tier,
     TieredPrices,
     TimeOfDateConstraint,
-    Usage,
 )
 
 from ingestion.models import CostSource, PriceOverride
@@ -152,33 +151,37 @@ class _Rates:
             or (reasoning and self.reasoning is None)
         ):
             return None
+        rates = (self.input, self.cached_input, self.cache_write, self.output, self.reasoning)
         if self.tiered is not None:
-            return quantize_cost(self._library_cost(usage))
+            # The library's rule, without its 40 µs per call: the whole request pays the
+            # tier its total input reaches (a cliff, not marginal bands).
+            rates = tuple(_tier_rate(rate, input_tokens) for rate in rates)
+        input_rate, cached_rate, write_rate, output_rate, reasoning_rate = rates
         total = Decimal(0)
         if uncached:
-            total += uncached * self.input
+            total += uncached * input_rate
         if cached:
-            total += cached * self.cached_input
+            total += cached * cached_rate
         if written:
-            total += written * self.cache_write
+            total += written * write_rate
         if plain_output:
-            total += plain_output * self.output
+            total += plain_output * output_rate
         if reasoning:
-            total += reasoning * self.reasoning
+            total += reasoning * reasoning_rate
         total = total.scaleb(-6)
         if self.request_fee:
             total += self.request_fee
         return quantize_cost(total)
 
-    def _library_cost(self, usage: TokenUsage) -> Decimal:
-        counts = Usage(
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cache_read_tokens=usage.cached_input_tokens,
-            cache_write_tokens=usage.cache_write_tokens,
-            output_reasoning_tokens=usage.reasoning_tokens,
-        )
-        return self.tiered.calc_price(counts)["total_price"]
+
+def _tier_rate(price: Price | None, total_input_tokens: int) -> Decimal | None:
+    """The rate of a possibly tiered price for a request of ``total_input_tokens``."""
+    if not isinstance(price, TieredPrices):
+        return price
+    for tier in reversed(price.tiers):
+        if total_input_tokens > tier.start:
+            return tier.price
+    return price.base
 
 
 def _library_model_price(

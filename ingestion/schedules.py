@@ -24,8 +24,12 @@ class ScheduleSpec:
     kwargs: dict = field(default_factory=dict)
 
 
-# Filled in by the sync modules as they are added.
-SCHEDULES: list[ScheduleSpec] = []
+def all_schedules() -> list[ScheduleSpec]:
+    """Every periodic job of the app (imported here: the task modules import ScheduleSpec)."""
+    from ingestion.tasks.providers import provider_schedules
+    from ingestion.tasks.stripe import stripe_schedules
+
+    return [*provider_schedules(), *stripe_schedules()]
 
 
 def _first_run(spec: ScheduleSpec, now: datetime) -> datetime:
@@ -42,7 +46,7 @@ def schedules_sync(*, specs: list[ScheduleSpec] | None = None) -> list[Schedule]
     """Create or update every schedule by name; remove duplicates left by older setups."""
     now = timezone.now()
     synced = []
-    for spec in SCHEDULES if specs is None else specs:
+    for spec in all_schedules() if specs is None else specs:
         existing = list(Schedule.objects.filter(name=spec.name).order_by("id"))
         for duplicate in existing[1:]:
             duplicate.delete()

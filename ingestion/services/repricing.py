@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import psycopg
 from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
@@ -142,7 +143,7 @@ def _apply(pending: list[tuple]) -> int:
     if not pending:
         return 0
     columns = [list(column) for column in zip(*pending, strict=True)]
-    with connection.connection.cursor() as cursor:
+    with psycopg.Cursor(connection.connection) as cursor:  # server-side binding, as ingest
         cursor.execute(_UPDATE, columns)
     count = len(pending)
     pending.clear()

@@ -1,9 +1,9 @@
-"""The usage-event list's date drill-down, fed by the daily rollups.
+"""The usage-event list's date drill-down, bounded by the daily rollups.
 
 Django's own date hierarchy lists the months and days that have rows with
 ``SELECT DISTINCT date_trunc(...)`` over the ledger: a scan of millions of
-rows on every page view. Every ledger row is counted in exactly one rollup row
-of its UTC day, so the rollups (thousands of rows) list the same days.
+rows on every page view. Here the first and last day come from the rollups'
+(organization, day) index and the links are the calendar between them.
 """
 
 from __future__ import annotations
@@ -49,8 +49,11 @@ def usage_date_hierarchy(context, cl):
             },
             "choices": [{"title": capfirst(formats.date_format(chosen, "MONTH_DAY_FORMAT"))}],
         }
+    bounds = days.aggregate(first=Min("day"), last=Max("day"))
+    first, last = bounds["first"], bounds["last"]
+
     if year and month:
-        found = days.filter(day__year=year, day__month=month).dates("day", "day")
+        found = _calendar(first, last, int(year), int(month))
         return {
             "show": True,
             "back": {"link": link({year_field: year}), "title": str(year)},
@@ -63,7 +66,7 @@ def usage_date_hierarchy(context, cl):
             ],
         }
     if year:
-        found = days.filter(day__year=year).dates("day", "month")
+        found = sorted({d.replace(day=1) for d in _calendar(first, last, int(year), None)})
         return {
             "show": True,
             "back": {"link": link({}), "title": _("All dates")},
@@ -79,7 +82,20 @@ def usage_date_hierarchy(context, cl):
         "show": True,
         "back": None,
         "choices": [
-            {"link": link({year_field: str(y.year)}), "title": str(y.year)}
-            for y in days.dates("day", "year")
+            {"link": link({year_field: str(y)}), "title": str(y)}
+            for y in (range(first.year, last.year + 1) if first else ())
         ],
     }
+
+
+def _calendar(first, last, year: int, month: int | None) -> list[datetime.date]:
+    """Every day of the year (or month) that lies between ``first`` and ``last``."""
+    if first is None:
+        return []
+    start = datetime.date(year, month or 1, 1)
+    if month is None:
+        end = datetime.date(year + 1, 1, 1)
+    else:
+        end = datetime.date(year + (month == 12), month % 12 + 1, 1)
+    start, end = max(start, first), min(end, last + datetime.timedelta(days=1))
+    return [start + datetime.timedelta(days=n) for n in range((end - start).days)]

@@ -17,7 +17,7 @@ from django.db.models.functions import ExtractHour
 
 from accounts import demo as accounts_demo
 from accounts.models import Feature
-from ingestion import demo
+from ingestion.demo import usage as demo
 from ingestion.models import CostSource, CostStatus, UsageEvent
 from tests.ingestion.helpers import ledger_aggregate, rollup_rows
 

@@ -508,3 +508,20 @@ def test_library_warnings_do_not_leak():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         quote("claude-sonnet-4-5", TokenUsage(300_000, 10), provider="anthropic")
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4-5", "claude-sonnet-4-0"])
+@pytest.mark.parametrize("total_input", [0, 1, 199_999, 200_000, 200_001, 950_000])
+def test_tier_selection_matches_the_library_at_the_boundaries(model, total_input):
+    at = datetime(2026, 10, 1, tzinfo=UTC)
+    cached, written, output = total_input // 3, total_input // 7, 1234
+    usage = TokenUsage(total_input, output, cached, written, 0)
+
+    quote = PriceBook().quote(provider="anthropic", model=model, at=at, usage=usage)
+    expected = calc_price(
+        Usage(input_tokens=total_input, cache_read_tokens=cached, cache_write_tokens=written,
+              output_tokens=output),
+        model, provider_id="anthropic", genai_request_timestamp=at,
+    ).total_price  # fmt: skip
+
+    assert quote.cost == quantize_cost(expected)

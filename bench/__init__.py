@@ -1,0 +1,1 @@
+"""Benchmarks of Metron and the reference workload they send (see README.md)."""
