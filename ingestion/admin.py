@@ -64,7 +64,7 @@ class ModelFilter(RollupValueFilter):
 class UsageEventAdmin(LedgerAdminMixin, OrganizationScopedAdmin):
     list_display = (
         "timestamp", "event_id", "customer", "feature", "provider", "model", "environment",
-        "input_tokens", "output_tokens", "cost", "cost_state", "attribution_source",
+        "input_tokens", "output_tokens", "cost_usd", "cost_state", "attribution_source",
     )  # fmt: skip
     list_filter = (
         "cost_status", "environment", ProviderFilter, ModelFilter, "attribution_source",
@@ -76,6 +76,11 @@ class UsageEventAdmin(LedgerAdminMixin, OrganizationScopedAdmin):
     date_hierarchy = "timestamp"
     raw_id_fields = ("customer", "feature", "plan", "provider_key")
     ordering = ("-timestamp",)
+
+    @admin.display(description="Cost (USD)", ordering="cost")
+    def cost_usd(self, obj):
+        # Stored to 12 places; six are what a person reads per request.
+        return "—" if obj.cost is None else f"${obj.cost:,.6f}"
 
     def get_search_results(self, request, queryset, search_term):
         # Exact, indexed lookups only: a substring search would scan the whole ledger.
