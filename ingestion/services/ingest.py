@@ -20,7 +20,7 @@ import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.models import Customer, CustomerPlan, Feature, Organization, ProviderKey
+from accounts.models import Customer, CustomerPlan, Feature, Organization
 from ingestion.models import (
     AttributionSource,
     Confidence,
@@ -30,6 +30,7 @@ from ingestion.models import (
     UsageEvent,
 )
 from ingestion.pricing import PriceBook, TokenUsage, quantize_cost
+from ingestion.services.providers.keys import provider_keys_register, provider_keys_touch
 from ingestion.services.rollups import rollups_add_events, rollups_lock_shared
 from ingestion.validation import MAX_BATCH, EventRejected, ParsedEvent, parse_event
 
@@ -150,27 +151,15 @@ def _register_features(organization: Organization, keys: set[str]) -> dict[str, 
 
 
 def _register_keys(organization: Organization, pairs: set[tuple[str, str]]) -> dict:
-    if not pairs:
-        return {}
-    key_ids = {key_id for _, key_id in pairs}
-    rows = ProviderKey.objects.filter(organization=organization, key_id__in=key_ids).values_list(
-        "provider", "key_id", "pk", "feature_id"
-    )
-    found = {(p, k): (pk, feature) for p, k, pk, feature in rows if (p, k) in pairs}
-    missing = pairs - found.keys()
-    if missing:
-        # A key seen in traffic but unknown to Metron: registered unmapped, surfaced to ops.
-        ProviderKey.objects.bulk_create(
-            [
-                ProviderKey(organization=organization, provider=provider, key_id=key_id)
-                for provider, key_id in sorted(missing)
-            ],
-            ignore_conflicts=True,
-        )
-        rows = ProviderKey.objects.filter(
-            organization=organization, key_id__in={k for _, k in missing}
-        ).values_list("provider", "key_id", "pk", "feature_id")
-        found.update({(p, k): (pk, feature) for p, k, pk, feature in rows if (p, k) in missing})
+    """(provider, key id) → (ProviderKey pk, mapped feature pk); unknown keys registered
+    unmapped, so spend on a key nobody claimed is surfaced to ops."""
+    found = {}
+    for provider in sorted({provider for provider, _ in pairs}):
+        keys = provider_keys_register(
+            organization=organization, provider=provider,
+            key_ids=[key_id for p, key_id in pairs if p == provider],
+        )  # fmt: skip
+        found.update({(provider, key_id): value for key_id, value in keys.items()})
     return found
 
 
@@ -430,25 +419,13 @@ def _event_payload(event: ParsedEvent) -> dict:
 
 
 def _touch_keys(dims: Dimensions, events) -> None:
-    """Record when each provider key was last seen in traffic (one statement)."""
+    """Record when each provider key was last seen in traffic."""
     last_seen: dict[int, datetime] = {}
     for _, event, _ in events:
         key = dims.keys.get((event.provider, event.api_key_id))
-        if key is not None:
-            key_pk = key[0]
-            if key_pk not in last_seen or event.timestamp > last_seen[key_pk]:
-                last_seen[key_pk] = event.timestamp
-    if not last_seen:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""UPDATE {ProviderKey._meta.db_table} AS k
-                SET last_seen_at = GREATEST(coalesce(k.last_seen_at, v.seen), v.seen)
-                FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(id, seen)
-                WHERE k.id = v.id""",
-            # Sorted: concurrent batches touching the same keys lock them in one order.
-            [sorted(last_seen), [last_seen[pk] for pk in sorted(last_seen)]],
-        )
+        if key is not None and (key[0] not in last_seen or event.timestamp > last_seen[key[0]]):
+            last_seen[key[0]] = event.timestamp
+    provider_keys_touch(last_seen=last_seen)
 
 
 def decimal_json_loads(body: bytes | str) -> Any:
