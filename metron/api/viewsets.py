@@ -11,6 +11,7 @@ import re
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, models
 from django.http import Http404
@@ -145,7 +146,8 @@ class NaturalKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     # --- reads ---------------------------------------------------------------
 
     def get_base_queryset(self, *, organization) -> models.QuerySet:
-        raise NotImplementedError
+        """The organization's rows, from the app's selector (each subclass names it)."""
+        raise ImproperlyConfigured(f"{type(self).__name__} must define get_base_queryset().")
 
     def get_queryset(self) -> models.QuerySet:
         if getattr(self, "swagger_fake_view", False):
@@ -181,10 +183,12 @@ class NaturalKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     # --- writes --------------------------------------------------------------
 
     def create_object(self, *, organization, data: dict[str, Any]) -> models.Model:
-        raise NotImplementedError
+        """Create through the app's service (each subclass names it)."""
+        raise ImproperlyConfigured(f"{type(self).__name__} must define create_object().")
 
     def update_object(self, *, instance: models.Model, data: dict[str, Any]) -> models.Model:
-        raise NotImplementedError
+        """Update through the app's service (each subclass names it)."""
+        raise ImproperlyConfigured(f"{type(self).__name__} must define update_object().")
 
     def get_serializer_context(self) -> dict[str, Any]:
         context = super().get_serializer_context()
@@ -311,7 +315,8 @@ class OrganizationScopedViewSet(viewsets.GenericViewSet):
         return self.model
 
     def get_base_queryset(self, *, organization) -> models.QuerySet:
-        raise NotImplementedError
+        """The organization's rows, from the app's selector (each subclass names it)."""
+        raise ImproperlyConfigured(f"{type(self).__name__} must define get_base_queryset().")
 
     def get_queryset(self) -> models.QuerySet:
         if getattr(self, "swagger_fake_view", False):
