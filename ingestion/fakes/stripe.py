@@ -902,11 +902,10 @@ def _history(
         fake.finalize_invoice(invoice["id"], at=created + 3600)
         last = add_months(period_start, step) >= end
         draw = rng.random()
+        still_open = last and draw < 0.3  # the newest invoice may be unpaid when history ends
         if draw < 0.03 and not last:
             fake.void_invoice(invoice["id"], at=created + 7200)
-        elif last and draw < 0.3:
-            pass  # still open at the end of the history
-        else:
+        elif not still_open:
             fake.pay_invoice(invoice["id"], at=created + 7200)
             if amount and rng.random() < 0.05:
                 fake.refund_invoice(invoice["id"], amount=amount // 2, at=created + 86400 * 3)
