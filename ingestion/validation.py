@@ -44,6 +44,10 @@ KNOWN_FIELDS = frozenset(
 )  # fmt: skip
 
 
+# One encoder for every hash: json.dumps with arguments builds a new one per call.
+_CANONICAL_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
 class EventRejected(ValueError):
     """The event cannot be stored; ``str()`` is the reason returned to the caller."""
 
@@ -92,7 +96,7 @@ class ParsedEvent:
             None if self.cost_usd is None else str(self.cost_usd.normalize()),
             sorted(self.metadata.items()), self.source,
         ]  # fmt: skip
-        return hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode()).hexdigest()
+        return hashlib.sha256(_CANONICAL_JSON.encode(canonical).encode()).hexdigest()
 
 
 def _text(raw: dict, name: str, *, required: bool = False) -> str:

@@ -1,10 +1,11 @@
 """Daily rollups: maintained from the ledger, always equal to aggregating it.
 
 Ingest adds the aggregates of the rows it just inserted (one upsert of the
-touched dimension tuples); repricing rebuilds whole days from the ledger. Both
-run inside the transaction that wrote the ledger rows, so a reader never sees
-one without the other. An advisory lock per organization keeps a rebuild from
-interleaving with concurrent ingests (ingests share it, rebuilds take it alone).
+touched dimension tuples, in the statement that inserts them); repricing
+rebuilds whole days from the ledger. Both run inside the transaction that
+wrote the ledger rows, so a reader never sees one without the other. An
+advisory lock per organization keeps a rebuild from interleaving with concurrent
+ingests (ingests share it, rebuilds take it alone).
 """
 
 from __future__ import annotations
@@ -52,13 +53,25 @@ DIMENSIONS = {
 _COLUMNS = ", ".join([*DIMENSIONS, *SUMS])
 _SELECT = ", ".join([*DIMENSIONS.values(), *SUMS.values()])
 _GROUP = ", ".join(str(position) for position in range(1, len(DIMENSIONS) + 1))
-_ADD = f"""
+
+
+def rollups_add_sql(source: str) -> str:
+    """SQL adding the aggregates of the ledger rows in ``source`` (a table or CTE name
+    with the ledger's columns, holding just-inserted rows) to their daily rollups.
+
+    Ingest runs it as part of its insert statement, on the rows the insert returns.
+    Groups are written in key order, so concurrent ingests lock rollup rows in the
+    same order and cannot deadlock.
+    """
+    return f"""
     INSERT INTO {ROLLUPS} ({_COLUMNS})
-    SELECT {_SELECT} FROM {EVENTS} WHERE id = ANY(%s)
+    SELECT {_SELECT} FROM {source}
     GROUP BY {_GROUP} ORDER BY {_GROUP}
     ON CONFLICT ON CONSTRAINT {CONSTRAINT} DO UPDATE SET
     {", ".join(f"{col} = {ROLLUPS}.{col} + EXCLUDED.{col}" for col in SUMS)}
-"""
+    """
+
+
 _REBUILD = f"""
     INSERT INTO {ROLLUPS} ({_COLUMNS})
     SELECT {_SELECT} FROM {EVENTS}
@@ -71,14 +84,6 @@ def rollups_lock_shared(*, organization_id: int) -> None:
     """Taken by ingests (many at once); released at the end of the transaction."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", [LOCK_CLASS, organization_id])
-
-
-def rollups_add_events(*, event_ids: list[int]) -> None:
-    """Add the given, just-inserted ledger rows to their daily rollups (one statement)."""
-    if not event_ids:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(_ADD, [event_ids])
 
 
 def rollups_rebuild(*, organization_id: int, start: date, end: date) -> None:
