@@ -8,8 +8,10 @@ the boundary, to the currency's minor unit with :func:`quantize_money`.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
 
-from django.db import models
+if TYPE_CHECKING:
+    from django.db import models
 
 MONEY_MAX_DIGITS = 18
 MONEY_DECIMAL_PLACES = 2
@@ -42,6 +44,9 @@ def quantize_money(value: Decimal, currency: str = "USD") -> Decimal:
 
 def money_field(**kwargs) -> models.DecimalField:
     """A report-level amount in a currency's major unit (e.g. dollars, 2 places)."""
+    # Imported here: pure calculation modules use this module without Django.
+    from django.db import models
+
     return models.DecimalField(
         max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_DECIMAL_PLACES, **kwargs
     )
@@ -49,6 +54,8 @@ def money_field(**kwargs) -> models.DecimalField:
 
 def cost_field(**kwargs) -> models.DecimalField:
     """A per-request or per-token USD amount with sub-cent precision."""
+    from django.db import models
+
     return models.DecimalField(
         max_digits=COST_MAX_DIGITS, decimal_places=COST_DECIMAL_PLACES, **kwargs
     )
