@@ -1,4 +1,4 @@
-"""The periodic jobs of the ingestion app, and their idempotent creation.
+"""The periodic jobs of every app, and their idempotent creation.
 
 django-q2's ``Schedule.name`` is not unique, so creating schedules at every
 start would pile up duplicates; ``schedules_sync`` upserts them by name.
@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django_q.models import Schedule
 
 
@@ -25,11 +27,12 @@ class ScheduleSpec:
 
 
 def all_schedules() -> list[ScheduleSpec]:
-    """Every periodic job of the app (imported here: the task modules import ScheduleSpec)."""
-    from ingestion.tasks.providers import provider_schedules
-    from ingestion.tasks.stripe import stripe_schedules
+    """Every periodic job of every app: the functions named in ``METRON_SCHEDULES``.
 
-    return [*provider_schedules(), *stripe_schedules()]
+    A setting rather than imports, so apps above ingestion (economics, findings) add
+    their jobs without ingestion importing them.
+    """
+    return [spec for path in settings.METRON_SCHEDULES for spec in import_string(path)()]
 
 
 def _first_run(spec: ScheduleSpec, now: datetime) -> datetime:

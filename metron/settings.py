@@ -265,6 +265,13 @@ Q_CLUSTER = {
     "sync": env_bool("Q_SYNC", False),
 }
 
+# Functions returning each app's periodic jobs (``ingestion.schedules.ScheduleSpec``).
+METRON_SCHEDULES = [
+    "ingestion.tasks.providers.provider_schedules",
+    "ingestion.tasks.stripe.stripe_schedules",
+    "economics.tasks.economics_schedules",
+]
+
 UNFOLD = {
     "SITE_TITLE": "Metron",
     "SITE_HEADER": "Metron",

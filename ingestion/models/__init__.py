@@ -12,6 +12,7 @@ from ingestion.models.ledger import (
     RepricingRun,
     UnreviewedCustomer,
     UnreviewedFeature,
+    UsageChange,
     UsageEvent,
 )
 from ingestion.models.providers import *  # noqa: F403 - each module lists its models in __all__
@@ -22,5 +23,5 @@ from ingestion.models.sync import SyncRun
 __all__ = [
     "ROLLUP_DIMENSIONS", "AttributionSource", "Confidence", "CostSource", "CostStatus",
     "DailyUsage", "EventConflict", "PriceOverride", "RepricingRun", "SyncRun",
-    "UnreviewedCustomer", "UnreviewedFeature", "UsageEvent",
+    "UnreviewedCustomer", "UnreviewedFeature", "UsageChange", "UsageEvent",
 ]  # fmt: skip

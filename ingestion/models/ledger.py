@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 
 from accounts.models import Customer, Environment, Feature
 from metron.money import RATE_DECIMAL_PLACES, RATE_MAX_DIGITS, cost_field
@@ -357,6 +358,30 @@ class DailyUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.provider}/{self.model}"
+
+
+class UsageChange(models.Model):
+    """A day whose rollups changed: appended by every ingest, rebuild and reconciliation.
+
+    The feed that projections above the rollups (economics) follow: they read the
+    markers, refresh those days, and delete the markers they read. Append-only and
+    written in the transaction that changed the day, so a marker is visible exactly
+    when its change is, and concurrent ingests never wait on one another for it.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="+", db_index=False,
+        db_constraint=False,
+    )  # fmt: skip
+    day = models.DateField()
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "day"], name="usage_change_org_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.day} changed"
 
 
 # The dimensions of a rollup row, in the order of its unique constraint.

@@ -28,6 +28,7 @@ from ingestion.models import (
     CostSource,
     CostStatus,
     EventConflict,
+    UsageChange,
     UsageEvent,
 )
 from ingestion.pricing import PriceBook, TokenUsage, quantize_cost
@@ -228,7 +229,8 @@ _COPY = "COPY {stage} ({columns}) FROM STDIN (FORMAT BINARY)".format(
 )
 _STAGE_TYPES = ["text" if kind == "jsonb" else kind for _, kind in COLUMNS]
 # The stage is emptied by the statement that reads it, so two batches in one
-# transaction never mix; ON COMMIT DELETE ROWS then frees its space.
+# transaction never mix; ON COMMIT DELETE ROWS then frees its space. The same
+# statement marks the days it changed for the projections above the rollups.
 _MOVE = """
     WITH staged AS (DELETE FROM {stage} RETURNING *),
     inserted AS (
@@ -237,9 +239,14 @@ _MOVE = """
         ON CONFLICT (organization_id, event_id) DO NOTHING
         RETURNING *
     ),
-    rolled_up AS ({rollups})
+    rolled_up AS ({rollups}),
+    changed AS (
+        INSERT INTO {changes} (organization_id, day)
+        SELECT DISTINCT organization_id, (timestamp AT TIME ZONE 'UTC')::date FROM inserted
+    )
     SELECT id, event_id FROM inserted
 """.format(
+    changes=UsageChange._meta.db_table,
     stage=STAGE,
     table=UsageEvent._meta.db_table,
     columns=", ".join(name for name, _ in COLUMNS),

@@ -42,6 +42,7 @@ from ingestion.reconciliation_math import (
     normalize_tier,
     reconcile,
 )
+from ingestion.services.rollups import usage_changes_record
 from ingestion.services.sync_runs import (
     sync_run_claim,
     sync_run_create,
@@ -426,6 +427,8 @@ def reconciliation_run(
         sync_run_fail(run=run, error=f"{type(error).__name__}: {error}")
         raise
     sync_run_progress(run=run, pages=1, items=result.lines, cursor={"flagged": result.flagged})
+    # Invoiced amounts feed reconciled cost: the days are to be re-allocated.
+    usage_changes_record(organization_id=organization.pk, start=since, end=until)
     sync_run_succeed(run=run)
     run.refresh_from_db()
     return run

@@ -14,7 +14,7 @@ from datetime import date
 
 from django.db import connection
 
-from ingestion.models import DailyUsage, UsageEvent
+from ingestion.models import DailyUsage, UsageChange, UsageEvent
 
 LOCK_CLASS = 7301  # advisory lock namespace of the rollups
 
@@ -101,4 +101,15 @@ def rollups_rebuild(*, organization_id: int, start: date, end: date) -> None:
         cursor.execute(
             _REBUILD,
             [organization_id, f"{start.isoformat()}T00:00:00Z", f"{end.isoformat()}T00:00:00Z"],
+        )
+    usage_changes_record(organization_id=organization_id, start=start, end=end)
+
+
+def usage_changes_record(*, organization_id: int, start: date, end: date) -> None:
+    """Mark the days ``[start, end)`` changed, for the projections that follow the rollups."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {UsageChange._meta.db_table} (organization_id, day) "
+            "SELECT %s, d::date FROM generate_series(%s::date, %s::date - 1, '1 day') AS d",
+            [organization_id, start, end],
         )
