@@ -317,6 +317,9 @@ class EconomicsSnapshot(OrganizationOwnedModel):
     segments = models.JSONField(default=dict)
     cohorts = models.JSONField(default=list)
     trend = models.JSONField(default=list)
+    feature_trend = models.JSONField(
+        default=dict, help_text="Each feature's cost per bucket of the trend (SNAPSHOTS.md)."
+    )
     prompt_versions = models.JSONField(default=list)
 
     class Meta:

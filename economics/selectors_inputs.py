@@ -70,6 +70,8 @@ class PeriodInputs:
     plan_users: dict[int | None, int] = field(default_factory=dict)
     prompt_versions: list[tuple[int | None, str, int, Decimal]] = field(default_factory=list)
     days: list[tuple[date, Decimal, Decimal, Decimal, Decimal]] = field(default_factory=list)
+    # (day, feature, billable reconciled cost): the feature trend
+    feature_days: list[tuple[date, int | None, Decimal]] = field(default_factory=list)
     revenue: dict[int, Decimal] = field(default_factory=dict)
     revenue_by_day: dict[date, Decimal] = field(default_factory=dict)
     customers: dict[int, CustomerInfo] = field(default_factory=dict)
@@ -192,6 +194,14 @@ def period_inputs(*, organization: Organization, start: date, end: date) -> Peri
         AggregatedDay.objects.filter(organization=organization, day__gte=start, day__lt=end)
         .order_by("day")
         .values_list("day", "cost", "reconciled_cost", "billable_cost", "uninstrumented_cost")
+    )
+    inputs.feature_days = list(
+        UsageDay.objects.filter(
+            organization=organization, day__gte=start, day__lt=end, billable=True
+        )
+        .values_list("day", "feature_id")
+        .annotate(day_cost=Sum("reconciled_cost"))
+        .order_by()
     )
     inputs.customers = _customers(organization)
     inputs.plans = _plans(organization)

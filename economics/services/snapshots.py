@@ -142,6 +142,7 @@ class Computed:
     segments: dict
     cohorts: list[dict]
     trend: list[dict]
+    feature_trend: dict
     prompt_versions: list[dict]
 
 
@@ -309,6 +310,23 @@ def compute_period(
         )
     ]  # fmt: skip
 
+    # Each feature's cost over the period, in the same adaptive buckets.
+    by_feature: dict[int | None, list[tuple[date, Decimal]]] = defaultdict(list)
+    for day, feature, cost in inputs.feature_days:
+        by_feature[feature].append((day, cost))
+    ranges = calc.buckets(inputs.start, inputs.end, width)
+    feature_trend = {
+        "granularity": str(width),
+        "buckets": [[str(lo), str(hi)] for lo, hi in ranges],
+        "series": {
+            _feature_label(features_by_pk, feature)[0] or "unattributed": [
+                money(bucket.total)
+                for bucket in calc.bucket_sums(values, inputs.start, inputs.end, width)
+            ]
+            for feature, values in by_feature.items()
+        },
+    }
+
     prompt_versions = []
     for row in calc.cost_by_prompt_version(
         calc.PromptVersionUsage(feature, version, cost, requests)
@@ -326,7 +344,8 @@ def compute_period(
     return Computed(
         summary=summary, customers=customers_out, feature_costs=customers.feature_costs,
         features=features, plans=plans, model_margins=model_margins, segments=segments,
-        cohorts=cohorts, trend=trend, prompt_versions=prompt_versions,
+        cohorts=cohorts, trend=trend, feature_trend=feature_trend,
+        prompt_versions=prompt_versions,
     )  # fmt: skip
 
 
@@ -498,7 +517,8 @@ def economics_recompute(
                 "summary": computed.summary, "features": computed.features,
                 "plans": computed.plans, "model_margins": computed.model_margins,
                 "segments": computed.segments, "cohorts": computed.cohorts,
-                "trend": computed.trend, "prompt_versions": computed.prompt_versions,
+                "trend": computed.trend, "feature_trend": computed.feature_trend,
+                "prompt_versions": computed.prompt_versions,
             },
         )  # fmt: skip
         snapshot.customers.all().delete()

@@ -167,6 +167,11 @@ def test_plan_and_feature_figures(org, month):
     assert chat_pro["active_users"] == 2  # u1 (A) and u3 (B)
     assert D(features[("chat", None)]["cost"]) == D("230")
     assert snapshot.summary["coverage"]["feature"] is not None
+    # A month is shown day by day; each feature's buckets add up to its billable cost.
+    trend = snapshot.feature_trend
+    assert trend["granularity"] == "day" and len(trend["buckets"]) == 31
+    assert sum(D(cost) for cost in trend["series"]["chat"]) == D("230")
+    assert sum(D(cost) for cost in trend["series"]["summarize"]) == D("30")
 
 
 def test_overhead_is_allocated_by_requests_to_the_cent(org, month):
