@@ -18,19 +18,28 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from io import StringIO
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db.models import Sum
 
 from accounts import services as accounts
-from economics.models import CustomerEconomics, CustomerFeatureMonth, EconomicsPolicy
+from economics.models import (
+    CustomerEconomics,
+    CustomerFeatureMonth,
+    EconomicsPolicy,
+    EconomicsSnapshot,
+)
 from economics.selectors import snapshot_stale_since
 from economics.services import (
     economics_recompute,
     economics_recompute_months,
     economics_refresh,
 )
+from economics.tasks import economics_refresh_all
 from ingestion.models import ReconciliationLine, UsageChange, UsageEvent
+from ingestion.schedules import all_schedules
 from ingestion.services.ingest import usage_events_ingest
 from ingestion.services.revenue import manual_revenue_entry_create
 
@@ -246,3 +255,38 @@ def test_change_against_the_previous_month(org, month):
         CustomerEconomics.objects.get(snapshot=snapshot, customer__external_id="A").cost_change
         is None
     )
+
+
+def _command(*args) -> str:
+    out = StringIO()
+    call_command("recompute_economics", *args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def test_recompute_command_for_a_month_and_for_what_changed(org, month):
+    output = _command(org.slug, "--period", "2026-10")
+    assert "October 2026: 3 customers, revenue $700.00, AI cost $260" in output
+    assert "1 underwater" in output
+    # Nothing marked changed since: the refresh has nothing to do.
+    assert "Nothing changed" in _command(org.slug)
+    usage_events_ingest(
+        organization=org, now=NOW, raw_events=[_event("a5", 6, "A", "chat", "2.00", "u1")]
+    )
+    output = _command(org.slug)
+    assert "1 changed day(s) rebuilt." in output and "AI cost $262" in output
+
+
+def test_recompute_command_refuses_bad_input(org):
+    with pytest.raises(CommandError, match="No organization"):
+        _command("nope")
+    with pytest.raises(CommandError, match="YYYY-MM"):
+        _command(org.slug, "--period", "October")
+
+
+def test_refresh_task_follows_every_organization_with_changes(org, month):
+    results = economics_refresh_all()
+    assert list(results) == [org.pk]
+    assert EconomicsSnapshot.objects.filter(organization=org, kind="month").exists()
+    assert economics_refresh_all() == {}  # nothing left to do
+    assert any(spec.func == "economics.tasks.economics_refresh_all"
+               for spec in all_schedules())  # fmt: skip
