@@ -55,6 +55,16 @@ STRIPE_REVENUE_READ = {
 }  # fmt: skip
 REVENUE_EDIT = {"ingestion.manualrevenueentry": ALL, "ingestion.fxrate": ALL}
 
+# Snapshots are written by the recompute and the policy history by the policy service;
+# staff read them (the dashboards). Finance and admins change the policy.
+ECONOMICS_READ = {
+    "economics.economicssnapshot": (VIEW,),
+    "economics.customereconomics": (VIEW,),
+    "economics.economicspolicy": (VIEW,),
+    "economics.economicspolicychange": (VIEW,),
+}
+POLICY_EDIT = {"economics.economicspolicy": ("change", "view")}
+
 # role → {app_label.model_name: actions}
 ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     Role.OPS: {
@@ -76,6 +86,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         # Ops test the Stripe connection, sync it now and requeue failed webhook events.
         "ingestion.stripeconnection": ("change", "view"),
         "ingestion.stripeevent": ("change", "view"),
+        **ECONOMICS_READ,
     },
     Role.FINANCE: {
         "accounts.organization": (VIEW,),
@@ -93,6 +104,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "ingestion.providerconnection": (VIEW,),
         **STRIPE_REVENUE_READ,
         **REVENUE_EDIT,
+        **ECONOMICS_READ,
+        **POLICY_EDIT,
     },
     Role.ENGINEERING: {
         "accounts.organization": (VIEW,),
@@ -111,6 +124,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         **STRIPE_REVENUE_READ,
         "ingestion.stripeconnection": EDIT,
         "ingestion.stripeevent": ("change", "view"),
+        **ECONOMICS_READ,
     },
     Role.ADMIN: {
         "accounts.organization": ("change", "view"),
@@ -132,6 +146,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         **REVENUE_EDIT,
         "ingestion.stripeconnection": ALL,
         "ingestion.stripeevent": ("change", "view"),
+        **ECONOMICS_READ,
+        **POLICY_EDIT,
     },
 }
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from accounts.models import Customer, CustomerPlan, Feature, Plan, ProviderKey, Role
+from economics.models import CustomerEconomics, EconomicsSnapshot
 from ingestion.models import DailyUsage, ReconciliationLine, RevenueLine, UsageEvent
 from ingestion.services.ingest import usage_events_ingest
 from ingestion.services.revenue import manual_revenue_entry_create
@@ -30,6 +31,7 @@ from tests.accounts.factories import (
     PlanFactory,
     ProviderKeyFactory,
 )
+from tests.economics.helpers import customer_economics_create, snapshot_create
 from tests.ingestion.providers.objects import build_provider_objects
 
 pytestmark = pytest.mark.django_db
@@ -120,8 +122,19 @@ def other_org_rows(other_org) -> dict:
         period_end=date(2026, 2, 1), amount=Decimal("100.00"), currency="USD",
         description=MARKER,
     )  # fmt: skip
+    # June: newer than the caller's own May, so an unscoped "latest" would pick it.
+    economics = snapshot_create(
+        other_org, period_start=date(2026, 6, 1), period_end=date(2026, 7, 1), label=MARKER
+    )
+    customer_economics = customer_economics_create(
+        economics, customer, plan, ai_cost="9", revenue="10", band="at_risk", underwater=True,
+        profitability="profitable",
+        feature_costs=[{"feature_id": feature.pk, "feature": feature.key, "name": MARKER,
+                        "cost": "9"}],
+    )  # fmt: skip
     return {
         Customer: customer, Plan: plan, Feature: feature, ProviderKey: key,
+        EconomicsSnapshot: economics, CustomerEconomics: customer_economics,
         RevenueLine: RevenueLine.objects.get(manual_entry=entry),
         UsageEvent: UsageEvent.objects.get(organization=other_org),
         DailyUsage: DailyUsage.objects.get(organization=other_org),
@@ -222,6 +235,11 @@ def rows_a(org):
     CustomerPlanFactory(customer=customer, plan=plan)
     FeatureFactory(organization=org, key="own-feature")
     ProviderKeyFactory(organization=org, key_id="own-key")
+    economics = snapshot_create(org)  # May 2026
+    customer_economics_create(
+        economics, customer, plan, ai_cost="1", revenue="10", band="healthy", underwater=False,
+        profitability="profitable",
+    )  # fmt: skip
 
 
 def test_every_api_route_is_swept():
@@ -246,7 +264,9 @@ def test_list_never_shows_other_organization(route, client_a, rows_a, rows_b, ot
         assert other_org.name not in text
         other = other_row(rows_b, route)
         public = route.view.lookup_url_kwarg or route.view.lookup_field
-        listed = {str(row.get(public, row.get("id"))) for row in response.json()["results"]}
+        # The economics summary is one object of figures, not a list of rows.
+        rows = [] if route.name == "economics-summary-list" else response.json()["results"]
+        listed = {str(row.get(public, row.get("id"))) for row in rows}
         assert str(getattr(other, route.view.lookup_field)) not in listed
 
 
