@@ -379,6 +379,7 @@ class CustomerEconomics(models.Model):
     ratio_change = ratio_field(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = "customer economics"
         ordering = ["-cost_ratio", "-ai_cost"]
         constraints = [
             models.UniqueConstraint(

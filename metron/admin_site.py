@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 
@@ -16,6 +17,9 @@ from accounts.selectors import (
     plan_customer_counts,
     provider_key_list,
 )
+from economics.dashboards.pages import dashboard_url, overview_figures, period_label
+from economics.dashboards.views import sidebar_items
+from economics.selectors import snapshot_for_period
 from ingestion.models import EventConflict, UnreviewedCustomer, UsageEvent
 from ingestion.selectors import daily_cost_series, unpriced_model_list, usage_summary
 from metron.money import quantize_money
@@ -42,6 +46,38 @@ def environment_badge(request):
     return [organization.name, "info"]
 
 
+def sidebar_navigation(request):
+    """The sidebar: the economics dashboards, then every application as the admin lists it."""
+    groups = []
+    dashboards = sidebar_items(request)
+    if dashboards:
+        groups.append({"title": "Economics dashboards", "items": dashboards})
+    for app in admin.site.get_app_list(request):
+        models = [m for m in app["models"] if m.get("admin_url")]
+        groups.append(
+            {"title": app["name"], "items": [{"title": m["name"], "link": m["admin_url"]}
+                                            for m in models]}
+        )  # fmt: skip
+    return groups
+
+
+def _economics(request) -> dict | None:
+    """The latest month's headline figures for the start page (None without permission)."""
+    if not request.user.has_perm("economics.view_economicssnapshot"):
+        return None
+    snapshot = snapshot_for_period(organization=request.organization, period=None)
+    if snapshot is None:
+        return {"title": "Economics", "link": reverse("economics-overview"), "figures": []}
+    keep = {"revenue", "contribution-margin", "contribution-margin-pct", "underwater"}
+    label = period_label(snapshot.kind, snapshot.period_start, snapshot.period_end)
+    return {
+        "title": f"Economics · {label}",
+        "link": dashboard_url("overview", snapshot),
+        "stale": snapshot.is_stale,
+        "figures": [f for f in overview_figures(snapshot) if f.key in keep],
+    }
+
+
 def _changelist(model, **params) -> str:
     url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
     if params:
@@ -63,6 +99,7 @@ def dashboard_callback(request, context):
         {
             "title": f"{organization.name} · catalog at a glance",
             "organization": organization,
+            "economics": _economics(request),
             "summary": summary,
             "kpis": [
                 {

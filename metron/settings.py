@@ -283,7 +283,11 @@ UNFOLD = {
     "ENVIRONMENT": "metron.admin_site.environment_badge",
     "DASHBOARD_CALLBACK": "metron.admin_site.dashboard_callback",
     "SHOW_VIEW_ON_SITE": False,
-    "SIDEBAR": {"show_search": True, "show_all_applications": True},
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": True,
+        "navigation": "metron.admin_site.sidebar_navigation",
+    },
 }
 
 # ---------------------------------------------------------------------------

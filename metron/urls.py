@@ -10,6 +10,7 @@ from metron.api import exceptions as api_exceptions
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", include("accounts.admin_urls")),
+    path("admin/economics/", include("economics.admin_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("metron.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

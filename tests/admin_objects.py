@@ -25,6 +25,8 @@ from accounts.models import (
     ServiceAPIKey,
     User,
 )
+from economics.models import CustomerEconomics, EconomicsPolicy, EconomicsSnapshot
+from economics.services import economics_policy_update
 from ingestion.models import (
     DailyUsage,
     EventConflict,
@@ -45,6 +47,7 @@ from tests.accounts.factories import (
     ProviderKeyFactory,
     service_key,
 )
+from tests.economics.builders import Row, feature_item, snapshot_create
 from tests.ingestion.providers.objects import build_provider_objects
 from tests.ingestion.stripe.objects import build_stripe_objects
 
@@ -74,6 +77,7 @@ def build_catalog(organization: Organization, marker: str) -> dict[type, object]
     ledger = build_ledger(organization, marker, customer=customer, feature=feature)
     return {
         **ledger,
+        **build_economics(organization, customer=customer, plan=plan, feature=feature),
         **build_provider_objects(organization, marker),
         **build_stripe_objects(organization, marker, customer=customer, plan=plan),
         Organization: organization,
@@ -126,6 +130,24 @@ def build_ledger(organization, marker, *, customer, feature) -> dict[type, objec
         EventConflict: EventConflict.objects.get(organization=organization),
         PriceOverride: override,
         RepricingRun: run,
+    }
+
+
+def build_economics(organization, *, customer, plan, feature) -> dict[type, object]:
+    """The policy (with one recorded change) and a month's snapshot with one customer row."""
+    policy = economics_policy_update(
+        organization=organization, user=None, monthly_overhead=Decimal("100.00")
+    )
+    row = Row(customer, plan, ai_cost="12.50", revenue="49.00",
+              feature_costs=[{"feature_id": feature.pk, "feature": feature.key,
+                              "name": feature.name, "cost": "12.50"}])  # fmt: skip
+    snapshot = snapshot_create(
+        organization, rows=[row], features=[feature_item(feature, None, "12.50")]
+    )
+    return {
+        EconomicsPolicy: policy,
+        EconomicsSnapshot: snapshot,
+        CustomerEconomics: snapshot.customers.get(),
     }
 
 

@@ -46,7 +46,11 @@ def test_admin_views_open(superuser_client, objects, model, model_admin):
     obj = objects[model]
 
     changelist = superuser_client.get(reverse("admin:{}_{}_changelist".format(*info)))
-    assert changelist.status_code == 200
+    if changelist.status_code == 302:
+        # A model with one row per organization (the economics policy): the list opens it.
+        assert changelist.url == reverse("admin:{}_{}_change".format(*info), args=[obj.pk])
+    else:
+        assert changelist.status_code == 200
     if model_admin.search_fields:
         search = superuser_client.get(
             reverse("admin:{}_{}_changelist".format(*info)), {"q": "smoke"}

@@ -567,7 +567,8 @@ def economics_refresh(
     *, organization: Organization, now: datetime | None = None
 ) -> EconomicsRefresh:
     """Rebuild the days ingestion marked changed, then recompute the snapshots they touch
-    (each month with a changed day, and the rolling 30 days when a changed day is in it)."""
+    (each month with a changed day, and the rolling 30 days when a changed day is in it)
+    and those marked stale otherwise (a policy edit)."""
     now = now or timezone.now()
     policy = economics_policy_get(organization=organization)
     refreshed = usage_days_refresh(organization=organization, reconciled=policy.use_reconciled_cost)
@@ -578,11 +579,21 @@ def economics_refresh(
             period_start__lte=max(refreshed.days), period_end__gt=min(refreshed.days),
         ).update(stale_since=now)  # fmt: skip
     today = now.astimezone(UTC).date()
-    for month in sorted(refreshed.months):
+    # Months with a changed day, and months whose figures went stale another way (a policy
+    # edit): both are recomputed.
+    months = set(refreshed.months) | set(
+        EconomicsSnapshot.objects.filter(
+            organization=organization, kind=Kind.MONTH, stale_since__isnull=False
+        ).values_list("period_start", flat=True)
+    )
+    for month in sorted(months):
         snapshots.append(economics_recompute(organization=organization, period_start=month,
                                              now=now, refresh=False))  # fmt: skip
     rolling_start, rolling_end = period_bounds(Kind.ROLLING_30D, None, today)
-    if any(rolling_start <= day < rolling_end for day in refreshed.days):
+    rolling_stale = EconomicsSnapshot.objects.filter(
+        organization=organization, kind=Kind.ROLLING_30D, stale_since__isnull=False
+    ).exists()
+    if rolling_stale or any(rolling_start <= day < rolling_end for day in refreshed.days):
         snapshots.append(economics_recompute(organization=organization, kind=Kind.ROLLING_30D,
                                              now=now, refresh=False))  # fmt: skip
     return EconomicsRefresh(days=refreshed.days, snapshots=snapshots)

@@ -6,7 +6,7 @@ Each step goes through the same services production uses and is safe to re-run.
 from __future__ import annotations
 
 from accounts.models import Organization
-from ingestion.demo import providers, usage
+from ingestion.demo import providers, revenue, usage
 
 
 class DemoSummary(list):
@@ -15,8 +15,9 @@ class DemoSummary(list):
 
 
 def demo_seed(*, organization: Organization, scale: float | None = None) -> DemoSummary:
-    """Seed the demo organization's ledger, provider sync and reconciliation."""
+    """Seed the demo organization's ledger, provider sync and reconciliation, and revenue."""
     summary = DemoSummary()
     summary.append(usage.demo_seed(organization=organization, scale=scale))
     summary.append(providers.demo_seed(organization=organization))
+    summary.append(revenue.demo_seed(organization=organization, scale=scale))
     return summary

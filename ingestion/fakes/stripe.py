@@ -11,10 +11,12 @@ Faults come from :meth:`FakeServer.fail_next` (429, 500, …); ``delay`` slows
 every answer so a test can kill a client mid-sync.
 
 :func:`start_stripe_fake` fills it deterministically from a seed for given
-customers and plans; the mutation methods (``pay_invoice``, ``cancel_subscription``,
-``refund_invoice``, …) change objects and return the webhook events Stripe
-would send, which :meth:`StripeFake.sign` signs with the stripe package's own
-helper.
+customers and plans (random upgrades and cancellations);
+:func:`start_stripe_fake_from_periods` bills given plan periods instead, so that
+the mirror rebuilds exactly those plan histories (the demo). The mutation methods
+(``pay_invoice``, ``cancel_subscription``, ``refund_invoice``, …) change objects
+and return the webhook events Stripe would send, which :meth:`StripeFake.sign`
+signs with the stripe package's own helper.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import json
 import random
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -118,16 +121,25 @@ class StripeFake(FakeServer):
         self.invoice_lines: dict[str, list[dict]] = {}
         self.events: list[dict] = []
         self.prices_by_plan: dict[str, str] = {}
-        self._counters: dict[str, int] = {}
+        self._counters: dict[tuple[str, str], int] = {}
+        self.id_scope = ""  # set: ids and invoice numbers count within it (one customer's)
         self._sequence = 0
         self._state = threading.RLock()
         self.route("GET", "/v1/", self._handle)
 
     # --- ids and time ----------------------------------------------------------------
 
+    def _count(self, kind: str) -> int:
+        key = (self.id_scope, kind)
+        self._counters[key] = self._counters.get(key, 0) + 1
+        return self._counters[key]
+
     def new_id(self, kind: str) -> str:
-        self._counters[kind] = self._counters.get(kind, 0) + 1
-        return f"{PREFIXES[kind]}_s{self.seed}x{self._counters[kind]:06d}"
+        """A new id; within an ``id_scope`` it depends only on what the scope holds."""
+        number = self._count(kind)
+        if self.id_scope:
+            return f"{PREFIXES[kind]}_{self.id_scope}x{number:04d}"
+        return f"{PREFIXES[kind]}_s{self.seed}x{number:06d}"
 
     def _stamp(self, obj: dict) -> dict:
         # Creation order for newest-first lists; many objects share a second.
@@ -375,6 +387,7 @@ class StripeFake(FakeServer):
         external_id: str | None = None,
         at: int | None = None,
         metadata: dict | None = None,
+        customer_id: str | None = None,
     ) -> tuple[dict, dict]:
         with self._state:
             meta = dict(metadata or {})
@@ -382,7 +395,7 @@ class StripeFake(FakeServer):
                 meta[METADATA_KEY] = external_id
             customer = self._stamp(
                 {
-                    "id": self.new_id("customer"),
+                    "id": customer_id or self.new_id("customer"),
                     "object": "customer",
                     "name": name,
                     "email": email or None,
@@ -413,17 +426,27 @@ class StripeFake(FakeServer):
             return event
 
     def add_subscription(
-        self, *, customer: str, price: str, start: int, quantity: int = 1, status: str = "active"
+        self,
+        *,
+        customer: str,
+        price: str,
+        start: int,
+        quantity: int = 1,
+        status: str = "active",
+        anchor: int | None = None,
     ) -> tuple[dict, dict]:
+        """A subscription from ``start``, its first period a month long or, with a billing
+        cycle ``anchor`` (e.g. the next 1st), ending there (Stripe prorates it)."""
         with self._state:
             price_obj = self.objects["price"][price]
             sub_id = self.new_id("subscription")
+            first_end = anchor or _unix(add_months(datetime.fromtimestamp(start, UTC), 1))
             item = {
                 "id": self.new_id("subscription_item"),
                 "object": "subscription_item",
                 "created": start,
                 "current_period_start": start,
-                "current_period_end": _unix(add_months(datetime.fromtimestamp(start, UTC), 1)),
+                "current_period_end": first_end,
                 "price": price,
                 "quantity": quantity,
                 "subscription": sub_id,
@@ -440,7 +463,7 @@ class StripeFake(FakeServer):
                     "currency": price_obj["currency"],
                     "created": start,
                     "start_date": start,
-                    "billing_cycle_anchor": start,
+                    "billing_cycle_anchor": anchor or start,
                     "cancel_at": None,
                     "cancel_at_period_end": False,
                     "canceled_at": None,
@@ -471,13 +494,19 @@ class StripeFake(FakeServer):
                 "customer.subscription.updated", "subscription", subscription, period_start
             )
 
-    def change_subscription_price(self, subscription_id: str, *, price: str, at: int) -> dict:
+    def change_subscription_price(
+        self, subscription_id: str, *, price: str, at: int, period_end: int | None = None
+    ) -> dict:
+        """Move the first item to ``price`` at ``at``: a new period starts then, a month long
+        or up to ``period_end`` (the billing cycle anchor kept)."""
         with self._state:
             subscription = self.objects["subscription"][subscription_id]
             item = subscription["items"]["data"][0]
             item["price"] = price
             item["current_period_start"] = at
-            item["current_period_end"] = _unix(add_months(datetime.fromtimestamp(at, UTC), 1))
+            item["current_period_end"] = period_end or _unix(
+                add_months(datetime.fromtimestamp(at, UTC), 1)
+            )
             return self._event("customer.subscription.updated", "subscription", subscription, at)
 
     def cancel_subscription(self, subscription_id: str, *, at: int) -> dict:
@@ -495,9 +524,11 @@ class StripeFake(FakeServer):
         subscription: str | None = None,
         currency: str | None = None,
         legacy_price_shape: bool = False,
+        billing_reason: str | None = None,
     ) -> tuple[dict, dict]:
         """A draft invoice. Each line: ``amount`` (minor units), ``price``, ``period``
-        ``(start, end)``, optional ``description``, ``quantity``, ``proration``."""
+        ``(start, end)``, optional ``description``, ``quantity``, ``proration``. A negative
+        total is due as 0 (Stripe credits the rest to the customer's balance)."""
         with self._state:
             invoice_id = self.new_id("invoice")
             rendered_lines = []
@@ -549,6 +580,7 @@ class StripeFake(FakeServer):
                         }
                 rendered_lines.append(line)
             total = sum(line["amount"] for line in rendered_lines)
+            due = max(total, 0)
             first_currency = (
                 rendered_lines[0]["currency"] if rendered_lines else (currency or "usd")
             )
@@ -565,11 +597,12 @@ class StripeFake(FakeServer):
                     "subtotal": total,
                     "total": total,
                     "total_excluding_tax": total,
-                    "amount_due": total,
+                    "amount_due": due,
                     "amount_paid": 0,
-                    "amount_remaining": total,
+                    "amount_remaining": due,
                     "number": None,
-                    "billing_reason": "subscription_cycle" if subscription else "manual",
+                    "billing_reason": billing_reason
+                    or ("subscription_cycle" if subscription else "manual"),
                     "livemode": False,
                     "metadata": {},
                     "attempt_count": 0,
@@ -599,14 +632,23 @@ class StripeFake(FakeServer):
     def finalize_invoice(self, invoice_id: str, *, at: int) -> dict:
         with self._state:
             invoice = self.objects["invoice"][invoice_id]
-            number = sum(1 for i in self.objects["invoice"].values() if i.get("number")) + 1
-            invoice.update(status="open", number=f"F{self.seed:02d}-{number:05d}")
+            if self.id_scope:  # numbered per customer, as Stripe does by default
+                number = f"{self.id_scope.upper()[:12]}-{self._count('invoice number'):04d}"
+            else:
+                count = sum(1 for i in self.objects["invoice"].values() if i.get("number")) + 1
+                number = f"F{self.seed:02d}-{count:05d}"
+            invoice.update(status="open", number=number)
             invoice["status_transitions"]["finalized_at"] = at
             return self._event("invoice.finalized", "invoice", invoice, at)
 
     def pay_invoice(self, invoice_id: str, *, at: int) -> list[dict]:
+        """Pay the invoice in full; one with nothing due is marked paid without a payment."""
         with self._state:
             invoice = self.objects["invoice"][invoice_id]
+            if invoice["amount_due"] <= 0:
+                invoice.update(status="paid", amount_remaining=0)
+                invoice["status_transitions"]["paid_at"] = at
+                return [self._event("invoice.paid", "invoice", invoice, at)]
             intent, charge_id = self.new_id("payment_intent"), self.new_id("charge")
             invoice.update(status="paid", amount_paid=invoice["amount_due"], amount_remaining=0)
             invoice["status_transitions"]["paid_at"] = at
@@ -780,6 +822,21 @@ class StripeFake(FakeServer):
     def requests_to(self, path_prefix: str) -> int:
         return sum(1 for r in self.requests if r.path.startswith(path_prefix))
 
+    def listed(self, kind: str) -> list[tuple[dict, list[dict] | None]]:
+        """Every object of ``kind`` as a backfill receives it, without HTTP: the JSON of its
+        list entry (subscriptions of every status, invoices with ``payments`` expanded) and,
+        for an invoice, all its lines."""
+        with self._state:
+            objects = [o for o in self.objects[kind].values() if not o.get("deleted")]
+            listed = []
+            for obj in objects:
+                data = json.loads(json.dumps(self.render(kind, obj, payments=True), default=str))
+                lines = None
+                if kind == "invoice":
+                    lines = json.loads(json.dumps(self.invoice_lines[obj["id"]], default=str))
+                listed.append((data, lines))
+            return listed
+
 
 def _plan_price_minor(plan: Any) -> tuple[int, str]:
     currency = str(_get(plan, "currency", "USD")).upper()
@@ -916,3 +973,298 @@ def _history(
             fake.cancel_subscription(subscription["id"], at=_unix(period_end))
             return
         period_start = period_end
+
+
+# --- a fake that follows given plan histories -------------------------------------------------
+
+HOUR, DAY = 3600, 86400
+FINALIZED_AFTER, PAID_AFTER = HOUR, 2 * HOUR  # after the draft, as Stripe's automatic collection
+LATE_PAID_AFTER = 30 * DAY  # net-30 bank transfer: the invoice stays open until then
+REFUND_AFTER, CREDIT_AFTER = 3 * DAY, 2 * DAY  # after the payment
+
+
+@dataclass(frozen=True)
+class BillingPeriod:
+    """One plan on a customer's subscription over ``[start, end)``; ``end`` None while open."""
+
+    plan: str  # plan code
+    start: datetime
+    end: datetime | None = None
+    price_id: str = ""  # one of the plan's Stripe prices; default its first
+
+
+@dataclass(frozen=True)
+class BillingCustomer:
+    """A Stripe customer whose one subscription follows back-to-back ``periods``."""
+
+    stripe_id: str
+    name: str
+    periods: tuple[BillingPeriod, ...]
+    external_id: str | None = None  # Metron's id, in the metadata; None: known to Stripe only
+    email: str = ""
+
+
+@dataclass(frozen=True)
+class BillingShares:
+    """Shares of invoices (with something due) paid late, half refunded, a quarter credited."""
+
+    late: float = 0.05
+    refunded: float = 0.01
+    credited: float = 0.01
+
+
+def _month_start(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _prorated(amount: int, start: datetime, end: datetime) -> int:
+    """``amount`` (minor units, ≥ 0) for ``[start, end)`` within one calendar month, half up."""
+    month = _month_start(start)
+    part, whole = _unix(end) - _unix(start), _unix(add_months(month, 1)) - _unix(month)
+    return (2 * amount * part + whole) // (2 * whole)
+
+
+class _Biller:
+    """One customer's Stripe history planned as timed steps, run later in global time order.
+
+    Billing is anchored on the 1st (UTC). A step refers to objects that earlier steps made
+    through ``ids``, filled as the steps run.
+    """
+
+    def __init__(
+        self, fake: StripeFake, customer: BillingCustomer, catalog: dict[str, dict], *,
+        seed: int, shares: BillingShares,
+    ) -> None:  # fmt: skip
+        self.fake, self.customer, self.catalog = fake, customer, catalog
+        self.seed, self.shares = seed, shares
+        self.steps: list[tuple[int, Callable[[], Any]]] = []
+        self.ids: dict[str, str] = {}
+        self.dating: list[str] = []  # keys of the invoices that date plan changes
+
+    def at(self, when: datetime | int, action: Callable[[], Any]) -> None:
+        self.steps.append((when if isinstance(when, int) else _unix(when), action))
+
+    def price(self, period: BillingPeriod) -> tuple[str, int]:
+        """The period's Stripe price id and the plan's amount (minor units)."""
+        plan = self.catalog[period.plan]
+        price_id = period.price_id or plan["price_ids"][0]
+        if price_id not in plan["price_ids"]:
+            raise ValueError(f"{price_id!r} is not a Stripe price of plan {period.plan!r}.")
+        return price_id, plan["amount"]
+
+    def plan(self, until: datetime) -> None:
+        """Every step from the customer's creation to ``until`` (renewals stop there)."""
+        customer, fake = self.customer, self.fake
+        periods = customer.periods
+        for period, following in zip(periods, periods[1:], strict=False):
+            if period.end != following.start:
+                raise ValueError(f"{customer.stripe_id}: plan periods must be back to back.")
+        for period in periods:
+            if period.end is not None and period.end <= period.start:
+                raise ValueError(f"{customer.stripe_id}: a plan period ends before it starts.")
+            if self.catalog[period.plan]["interval"] != "month":
+                raise ValueError(f"{customer.stripe_id}: only monthly plans are billed here.")
+        start = periods[0].start
+        self.at(_unix(start) - HOUR, lambda: fake.add_customer(
+            name=customer.name, email=customer.email, external_id=customer.external_id,
+            at=_unix(start) - HOUR, customer_id=customer.stripe_id,
+        ))  # fmt: skip
+        self.at(start, lambda: self._subscribe(periods[0]))
+        for index, period in enumerate(periods):
+            self._change(periods[index - 1] if index else None, period)
+            if index or len(periods) > 1:
+                # The mirror dates each plan change by the invoice of its first day (and
+                # needs one invoice of the first plan, whenever that ended).
+                self.dating.append(f"in@{_unix(period.start)}")
+            month = add_months(_month_start(period.start), 1)
+            while month <= until and (period.end is None or month < period.end):
+                self._renew(period, month)
+                month = add_months(month, 1)
+        end = periods[-1].end
+        if end is not None:
+            self.at(end, lambda: fake.cancel_subscription(self.ids["sub"], at=_unix(end)))
+
+    def _subscribe(self, period: BillingPeriod) -> None:
+        subscription, _ = self.fake.add_subscription(
+            customer=self.customer.stripe_id, price=self.price(period)[0],
+            start=_unix(period.start), anchor=_unix(add_months(_month_start(period.start), 1)),
+        )  # fmt: skip
+        self.ids["sub"] = subscription["id"]
+        self.ids["item"] = subscription["items"]["data"][0]["id"]
+
+    def _change(self, old: BillingPeriod | None, new: BillingPeriod) -> None:
+        """Start ``new``: bill up to the next 1st at once, less the unused part of ``old``."""
+        at = new.start
+        end = add_months(_month_start(at), 1)
+        price, amount = self.price(new)
+        on_first = at == _month_start(at)
+        if old is not None:
+            self.at(at, lambda: self.fake.change_subscription_price(
+                self.ids["sub"], price=price, at=_unix(at), period_end=_unix(end)
+            ))  # fmt: skip
+        lines = []
+        old_price, old_amount = self.price(old) if old is not None else ("", 0)
+        if old_amount and not on_first:
+            name = self.catalog[old.plan]["name"]
+            lines.append((old_price, -_prorated(old_amount, at, end), at, end, True,
+                          f"Unused time on {name} after {at:%d %b %Y}"))  # fmt: skip
+        if old is None or on_first:  # a first or a whole month: a plain line
+            text, proration = "", False
+        else:
+            name = self.catalog[new.plan]["name"]
+            text, proration = f"Remaining time on {name} after {at:%d %b %Y}", True
+        lines.append((price, _prorated(amount, at, end), at, end, proration, text))
+        if old is None:
+            reason = "subscription_create"
+        else:
+            reason = "subscription_cycle" if on_first else "subscription_update"
+        self._invoice(at, lines, reason)
+
+    def _renew(self, period: BillingPeriod, month: datetime) -> None:
+        price, amount = self.price(period)
+        self.at(month, lambda: self.fake.renew_subscription(
+            self.ids["sub"], period_start=_unix(month)
+        ))  # fmt: skip
+        end = add_months(month, 1)
+        self._invoice(month, [(price, amount, month, end, False, "")], "subscription_cycle")
+
+    def _invoice(self, at: datetime, lines: list[tuple], reason: str) -> None:
+        """Draft, finalize and settle an invoice. ``lines``: (price, amount, start, end,
+        proration, description). Its fate is drawn from its own seed, whatever else the
+        customer holds, so a history grows without changing its past."""
+        fake, key, created = self.fake, f"in@{_unix(at)}", _unix(at)
+
+        def draft() -> None:
+            invoice, _ = fake.add_invoice(
+                customer=self.customer.stripe_id, subscription=self.ids["sub"], at=created,
+                billing_reason=reason,
+                lines=[
+                    {"amount": amount, "price": price, "period": (_unix(start), _unix(end)),
+                     "subscription_item": self.ids["item"], "proration": proration,
+                     **({"description": text} if text else {})}
+                    for price, amount, start, end, proration, text in lines
+                ],
+            )  # fmt: skip
+            self.ids[key] = invoice["id"]
+
+        self.at(created, draft)
+        finalized = created + FINALIZED_AFTER
+        self.at(finalized, lambda: fake.finalize_invoice(self.ids[key], at=finalized))
+        rng = random.Random(f"{self.seed}:{self.customer.stripe_id}:{created}")
+        late, refunded, credited = rng.random(), rng.random(), rng.random()
+        due = max(sum(line[1] for line in lines), 0)
+        paid = created + (LATE_PAID_AFTER if due and late < self.shares.late else PAID_AFTER)
+        self.at(paid, lambda: fake.pay_invoice(self.ids[key], at=paid))
+        if due and refunded < self.shares.refunded:
+            refund_at = paid + REFUND_AFTER
+            self.at(refund_at, lambda: fake.refund_invoice(
+                self.ids[key], amount=due // 2, at=refund_at
+            ))  # fmt: skip
+        if due and credited < self.shares.credited:
+            index = next(i for i, line in enumerate(lines) if line[1] > 0)
+            credit_at = paid + CREDIT_AFTER
+            self.at(credit_at, lambda: fake.add_credit_note(
+                self.ids[key], amount=lines[index][1] // 4, at=credit_at, line_index=index
+            ))  # fmt: skip
+
+
+def start_stripe_fake_from_periods(
+    *,
+    plans: Iterable[Any],
+    customers: Iterable[BillingCustomer],
+    now: datetime,
+    seed: int,
+    shares: BillingShares = BillingShares(),
+    invoices_since: datetime | None = None,
+    api_key: str = DEFAULT_API_KEY,
+    webhook_secret: str = DEFAULT_WEBHOOK_SECRET,
+) -> StripeFake:
+    """Start a fake Stripe as it stands at ``now`` for customers with given plan periods.
+
+    ``plans``: objects or dicts with ``code``, ``name``, ``price`` (major units, per
+    month), ``currency``, ``interval`` and ``stripe_price_ids`` (each becomes a price of
+    the plan's product, so the mirror maps them back). Each customer gets its Stripe id,
+    Metron's id in the metadata and one subscription that changes price exactly where its
+    periods change plan and is cancelled where they end (a $0 price for a free plan).
+
+    Billing is monthly on the 1st (UTC): the first invoice is prorated up to the next 1st; a
+    change mid-month invoices at once the remaining time on the new price less the unused
+    time on the old one; a cancellation is not prorated. Invoices are finalized an hour after
+    the draft and paid an hour later, or after 30 days for ``shares.late`` of them (open until
+    then); ``shares.refunded`` of them are half refunded, ``shares.credited`` get a credit note
+    for a quarter of a line.
+
+    Steps run in time order, only those up to ``now`` happen, and ids count per customer
+    (``cus_X`` has ``sub_Xx0001``, ``in_Xx0001``, …): ids are stable as ``now`` moves on or
+    customers are added, a later fake holds the same objects and newer ones. With
+    ``invoices_since``, the whole history is built, then the invoices before it are dropped
+    (with their payments, refunds and credit notes) but for those the mirror dates plan
+    changes by: for a customer who changed plans, the first invoice of each plan. So a long
+    history stays cheap to mirror, and a later ``invoices_since`` renames nothing either.
+    """
+    customers = list(customers)
+    fake = StripeFake(api_key=api_key, webhook_secret=webhook_secret, seed=seed, now=now)
+    first = min((c.periods[0].start for c in customers if c.periods), default=now)
+    catalog_at = _unix(_month_start(first)) - 30 * DAY
+    catalog: dict[str, dict] = {}
+    for plan in plans:
+        code = str(_get(plan, "code"))
+        name = str(_get(plan, "name", code))
+        amount, currency = _plan_price_minor(plan)
+        interval = "year" if _get(plan, "interval", "month") == "year" else "month"
+        price_ids = [str(p) for p in _get(plan, "stripe_price_ids", []) or []] or [f"price_{code}"]
+        fake.id_scope = "".join(ch for ch in code if ch.isalnum())
+        product = fake.add_product(name, at=catalog_at)
+        for price_id in price_ids:
+            fake.add_price(
+                product=product["id"], unit_amount=amount, currency=currency, interval=interval,
+                price_id=price_id, nickname=name, at=catalog_at,
+            )  # fmt: skip
+        catalog[code] = {"name": name, "amount": amount, "interval": interval,
+                         "price_ids": price_ids}  # fmt: skip
+    fake.prices_by_plan = {code: entry["price_ids"][0] for code, entry in catalog.items()}
+
+    steps: list[tuple[int, int, int, Callable[[], Any]]] = []
+    billers = []
+    for index, customer in enumerate(customers):
+        biller = _Biller(fake, customer, catalog, seed=seed, shares=shares)
+        billers.append(biller)
+        if customer.periods:
+            biller.plan(now)
+        steps.extend((at, index, order, step) for order, (at, step) in enumerate(biller.steps))
+    clock = _unix(now)
+    for at, index, _, step in sorted(steps, key=lambda s: s[:3]):
+        if at <= clock:
+            # Each customer's objects get ids of their own: adding a customer renames nothing.
+            fake.id_scope = customers[index].stripe_id.removeprefix("cus_")
+            step()
+    fake.id_scope = ""
+    fake.events.clear()  # history is for the backfill
+    if invoices_since is not None:
+        dating = {b.ids[key] for b in billers for key in b.dating if key in b.ids}
+        _drop_invoices(fake, before=_unix(invoices_since), keep=dating)
+    return fake.start()
+
+
+def _drop_invoices(fake: StripeFake, *, before: int, keep: set[str]) -> None:
+    """Forget the invoices created before ``before`` but those in ``keep``, with their
+    charges, refunds and credit notes; what stays keeps its id."""
+    dropped = {
+        invoice_id
+        for invoice_id, invoice in fake.objects["invoice"].items()
+        if invoice["created"] < before and invoice_id not in keep
+    }
+    intents = {
+        payment["payment"]["payment_intent"]
+        for invoice_id in dropped
+        for payment in fake.objects["invoice"][invoice_id]["payments"]["data"]
+    }
+    charges = {c["id"] for c in fake.objects["charge"].values() if c["payment_intent"] in intents}
+    objects = fake.objects
+    for invoice_id in dropped:
+        del objects["invoice"][invoice_id], fake.invoice_lines[invoice_id]
+    objects["charge"] = {k: c for k, c in objects["charge"].items() if k not in charges}
+    objects["refund"] = {k: r for k, r in objects["refund"].items() if r["charge"] not in charges}
+    objects["credit_note"] = {
+        k: n for k, n in objects["credit_note"].items() if n["invoice"] not in dropped
+    }

@@ -1,12 +1,17 @@
-"""The demo's usage: idempotent through the ingest service, rollups true, every pattern present.
+"""The demo's usage and revenue: idempotent through production services, every pattern there.
 
 The usage is seeded once per module at ``SCALE`` (a tenth of the demo's volume; the planted
 patterns keep a larger share) inside a transaction rolled back at the end; each test runs
-in a savepoint within it. Thresholds are far below what the seed produces on any date.
+in a savepoint within it. Thresholds are far below what the seed produces on any date. The
+revenue is seeded likewise, at full scale (every paying customer billed), on the accounts
+alone.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
 
@@ -14,11 +19,29 @@ import pytest
 from django.db import transaction
 from django.db.models import Avg, Count, F, Q, Sum
 from django.db.models.functions import ExtractHour
+from django.utils import timezone
 
 from accounts import demo as accounts_demo
-from accounts.models import Feature
+from accounts.models import Customer, CustomerPlan, Feature, Organization
+from ingestion.demo import revenue as revenue_demo
 from ingestion.demo import usage as demo
-from ingestion.models import CostSource, CostStatus, UsageEvent
+from ingestion.models import (
+    CostSource,
+    CostStatus,
+    ManualRevenueEntry,
+    RevenueLine,
+    StripeConnection,
+    StripeCreditNote,
+    StripeCustomer,
+    StripeInvoice,
+    StripeInvoiceLine,
+    StripeRefund,
+    SyncRun,
+    UnmatchedStripeCustomer,
+    UsageEvent,
+)
+from ingestion.models.stripe import DEFAULT_API_BASE
+from ingestion.revenue_selectors import recognized_revenue_by_customer_month
 from tests.ingestion.helpers import ledger_aggregate, rollup_rows
 
 pytestmark = pytest.mark.django_db
@@ -212,3 +235,215 @@ def test_realistic_shape(org):
     weekend = chat.filter(timestamp__week_day__in=[1, 7]).count() / 2
     assert weekday > 1.8 * weekend
     assert events(org, workflow="reindex", batch=True).exists()
+
+
+# --- revenue: Stripe through the real backfill, an offline contract ----------------------
+
+
+@dataclass
+class RevenueSeed:
+    organization: Organization
+    first: revenue_demo.RevenueSeedSummary
+    second: revenue_demo.RevenueSeedSummary
+    histories_before: list[tuple]
+    histories_after: list[tuple]
+    rows_after_first: dict[str, list[tuple]]
+    rows_after_second: dict[str, list[tuple]]
+
+
+def plan_histories(organization) -> list[tuple]:
+    """Every plan period with its id and ``updated_at``: equal lists mean nothing was rewritten."""
+    return list(
+        CustomerPlan.objects.filter(organization=organization)
+        .order_by("customer__external_id", "valid_from")
+        .values_list("customer__external_id", "plan__code", "valid_from", "valid_to", "pk",
+                     "updated_at")
+    )  # fmt: skip
+
+
+def revenue_rows(organization) -> dict[str, list[tuple]]:
+    """The mirror, the revenue lines and the runs, with ids and ``updated_at``."""
+    own = {"organization": organization}
+    rows = {
+        model.__name__: list(
+            model.objects.filter(**own).order_by("pk").values_list("pk", "stripe_id", "updated_at")
+        )
+        for model in revenue_demo.MIRROR.values()
+    }
+    rows["lines"] = list(
+        RevenueLine.objects.filter(**own).order_by("pk")
+        .values_list("pk", "kind", "source_id", "customer_id", "billed", "recognized", "collected")
+    )  # fmt: skip
+    rows["manual"] = list(ManualRevenueEntry.objects.filter(**own).values_list("pk", "updated_at"))
+    rows["runs"] = list(SyncRun.objects.filter(**own).values_list("pk", "status"))
+    rows["connection"] = list(
+        StripeConnection.objects.filter(**own).values_list("pk", "updated_at")
+    )
+    return rows
+
+
+@pytest.fixture(scope="module")
+def revenue_seeded(django_db_setup, django_db_blocker):
+    """Seed accounts, then revenue twice at full scale (every paying customer billed)."""
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            organization = accounts_demo.demo_seed().organization
+            before = plan_histories(organization)
+            first = revenue_demo.demo_seed(organization=organization, scale=1)
+            after, rows_after_first = plan_histories(organization), revenue_rows(organization)
+            second = revenue_demo.demo_seed(organization=organization, scale=1)
+            yield RevenueSeed(
+                organization, first, second, before, after, rows_after_first,
+                revenue_rows(organization),
+            )  # fmt: skip
+        finally:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+
+
+def paying_since(organization, start: datetime) -> tuple[set[str], set[str]]:
+    """(customers on a paid plan at some point after ``start``, customers never paying)."""
+    periods = CustomerPlan.objects.filter(organization=organization, customer__is_internal=False)
+    paying = set(
+        periods.filter(plan__is_free=False)
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=start))
+        .values_list("customer__external_id", flat=True)
+    )
+    ever_paid = set(
+        periods.filter(plan__is_free=False).values_list("customer__external_id", flat=True)
+    )
+    everyone = set(
+        Customer.objects.filter(organization=organization).values_list("external_id", flat=True)
+    )
+    return paying, everyone - ever_paid
+
+
+def test_revenue_for_paying_customers_and_none_for_free_or_internal_ones(revenue_seeded):
+    org = revenue_seeded.organization
+    paying, never_paid = paying_since(org, revenue_demo.billed_since(timezone.now().date()))
+    invoiced = set(
+        RevenueLine.objects.filter(
+            organization=org, kind=RevenueLine.Kind.INVOICE_LINE
+        ).values_list("customer__external_id", flat=True)
+    )
+    internal = set(
+        Customer.objects.filter(organization=org, is_internal=True).values_list(
+            "external_id", flat=True
+        )
+    )
+
+    assert len(paying) > 120 and len(never_paid) > 40
+    assert paying <= invoiced
+    assert not invoiced & (never_paid | internal)
+    stripe_customers = StripeCustomer.objects.filter(organization=org, customer__isnull=False)
+    assert not stripe_customers.filter(customer__external_id__in=never_paid | internal).exists()
+    # Matched by the metadata key, under the Stripe id Metron already knew.
+    assert set(stripe_customers.values_list("matched_by", flat=True)) == {"metadata"}
+    assert not stripe_customers.exclude(stripe_id=F("customer__stripe_customer_id")).exists()
+
+
+def test_a_full_month_on_one_plan_recognizes_exactly_its_price(revenue_seeded):
+    org = revenue_seeded.organization
+    month = revenue_seeded.first.month
+    start = datetime(month.year, month.month, 1, tzinfo=UTC)
+    end = datetime(month.year + month.month // 12, month.month % 12 + 1, 1, tzinfo=UTC)
+    adjusted = set(
+        RevenueLine.objects.filter(organization=org)
+        .filter(kind__in=[RevenueLine.Kind.CREDIT_NOTE, RevenueLine.Kind.MANUAL])
+        .values_list("customer_id", flat=True)
+    )
+    whole_month = (
+        CustomerPlan.objects.filter(organization=org, customer__is_internal=False,
+                                    plan__is_free=False, valid_from__lte=start)
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gte=end))
+        .exclude(customer_id__in=adjusted)
+        .values_list("customer_id", "plan__price")
+    )  # fmt: skip
+    recognized = recognized_revenue_by_customer_month(organization=org, start=month, end=end.date())
+
+    assert len(whole_month) > 100
+    for customer_id, price in whole_month:
+        assert recognized[(customer_id, month)] == price
+    assert revenue_seeded.first.recognized == sum(recognized.values()) > 0
+
+
+def test_the_revenue_step_leaves_plan_histories_alone(revenue_seeded):
+    """The backfill rebuilt them from the subscriptions: upgrades, churn and all."""
+    assert revenue_seeded.histories_after == revenue_seeded.histories_before
+    periods = Counter(external_id for external_id, *_ in revenue_seeded.histories_before)
+    assert sum(1 for n in periods.values() if n > 1) >= 20
+    assert any(valid_to for *_, valid_to, _, _ in revenue_seeded.histories_before)
+
+
+def test_the_second_revenue_run_writes_nothing(revenue_seeded):
+    first, second = revenue_seeded.first, revenue_seeded.second
+
+    assert first.sync.startswith("backfill run #") and "succeeded" in first.sync
+    assert second.sync == "mirror already current"
+    assert revenue_seeded.rows_after_second == revenue_seeded.rows_after_first
+    assert (second.lines, second.matched, second.recognized) == (
+        first.lines,
+        first.matched,
+        first.recognized,
+    )
+    assert first.manual == {"created": 2} and second.manual == {"unchanged": 2}
+    assert str(second).startswith(
+        f"stripe from fixtures: mirror already current; {first.matched} customers matched, "
+        f"1 unmatched; {first.lines:,} revenue lines; manual entries (2 unchanged); "
+        f"recognized revenue {first.month:%B %Y} ${first.recognized:,.2f}; "
+    )
+
+
+def test_the_stripe_connection_is_left_disabled(revenue_seeded):
+    connection = StripeConnection.objects.get(organization=revenue_seeded.organization)
+    run = SyncRun.objects.get(organization=revenue_seeded.organization, kind="stripe_backfill")
+
+    assert connection.status == StripeConnection.Status.DISABLED
+    assert connection.api_base == DEFAULT_API_BASE
+    assert connection.last_error == revenue_demo.STATUS_MESSAGE
+    assert run.status == SyncRun.Status.SUCCEEDED
+
+
+def test_the_stripe_only_customer_waits_in_the_unmatched_queue(revenue_seeded):
+    org = revenue_seeded.organization
+    queue = UnmatchedStripeCustomer.objects.filter(organization=org)
+    lines = RevenueLine.objects.filter(
+        organization=org, stripe_customer_id=revenue_demo.STRIPE_ONLY.stripe_id
+    )
+
+    assert list(queue.values_list("stripe_id", "name")) == [
+        ("cus_DemoLarkspurFt", "Larkspur Freight")
+    ]
+    assert lines.filter(kind=RevenueLine.Kind.INVOICE_LINE).count() >= 3
+    assert not lines.filter(customer__isnull=False).exists()
+
+
+def test_billing_has_late_payments_refunds_and_credit_notes(revenue_seeded):
+    org = revenue_seeded.organization
+    invoices = StripeInvoice.objects.filter(organization=org)
+
+    assert invoices.filter(status="paid").count() > 500
+    assert set(invoices.values_list("status", flat=True)) <= {"paid", "open"}
+    # Open only while a net-30 bank transfer is due.
+    for finalized_at in invoices.filter(status="open").values_list("finalized_at", flat=True):
+        assert timezone.now() - finalized_at < timedelta(days=31)
+    assert StripeRefund.objects.filter(organization=org).exists()
+    assert StripeCreditNote.objects.filter(organization=org).exists()
+    assert RevenueLine.objects.filter(organization=org, kind=RevenueLine.Kind.REFUND).exists()
+    # Upgrades mid-month: the unused time on the old plan is credited on the same invoice.
+    assert StripeInvoiceLine.objects.filter(organization=org, proration=True,
+                                            amount_minor__lt=0).exists()  # fmt: skip
+
+
+def test_the_offline_enterprise_contract_is_recognized_daily(revenue_seeded):
+    org = revenue_seeded.organization
+    entries = ManualRevenueEntry.objects.filter(
+        organization=org, customer__external_id="northwind-ai"
+    )
+    lines = RevenueLine.objects.filter(organization=org, kind=RevenueLine.Kind.MANUAL)
+
+    assert sorted(entries.values_list("amount", flat=True)) == [Decimal("18000"), Decimal("21600")]
+    assert lines.count() == 2
+    assert lines.aggregate(total=Sum("recognized"))["total"] == Decimal("39600")

@@ -8,6 +8,8 @@ from decimal import Decimal
 import pytest
 
 from accounts.models import Customer, CustomerPlan
+from accounts.services import customer_plan_history_replace
+from ingestion.fakes.stripe import BillingCustomer, BillingPeriod, start_stripe_fake_from_periods
 from ingestion.models import (
     RevenueLine,
     StripeCreditNote,
@@ -25,7 +27,7 @@ from ingestion.models import (
 from ingestion.services.stripe.backfill import stripe_backfill_execute, stripe_backfill_start
 from ingestion.services.stripe.mirror import stripe_customer_link
 from ingestion.services.stripe.plans import customer_plan_history_sync
-from tests.accounts.factories import CustomerFactory
+from tests.accounts.factories import CustomerFactory, PlanFactory
 from tests.ingestion.stripe.conftest import connect
 from tests.ingestion.stripe.helpers import (
     expected_totals,
@@ -293,3 +295,67 @@ def test_invoices_are_listed_with_payments_expanded_or_without_if_refused(
     assert set(StripeRefund.objects.values_list("invoice_stripe_id", flat=True)) == {""}
     assert not RevenueLine.objects.filter(kind="refund", customer=None).exists()
     assert stored_totals(org)["collected"] == expected_totals(stripe_fake)["collected"]
+
+
+@pytest.mark.parametrize("invoices_since", [None, at(2026, 5, 1)], ids=["whole", "since-may"])
+def test_a_fake_billing_plan_periods_gives_back_exactly_those_periods(org, plans, invoices_since):
+    """Upgrades mid-month and on a 1st, a free start, a churn: the backfill rebuilds the
+    very periods the fake billed, even with only the invoices that date plan changes."""
+    free = PlanFactory(organization=org, code="free", name="Free", price=Decimal("0.00"),
+                       is_free=True, stripe_price_ids=["price_free"])  # fmt: skip
+    histories = {
+        "acct-1": [("free", at(2026, 1, 10)), ("starter", at(2026, 2, 14)),
+                   ("pro", at(2026, 4, 1)), ("scale", at(2026, 6, 20))],
+        "acct-2": [("pro", at(2026, 1, 1))],
+        "acct-3": [("starter", at(2026, 1, 20)), ("pro", at(2026, 3, 5))],
+    }  # fmt: skip
+    churned = {"acct-3": at(2026, 4, 17)}
+    customers = []
+    for external_id, history in histories.items():
+        customer = CustomerFactory(organization=org, external_id=external_id)
+        customer_plan_history_replace(
+            customer=customer, periods=[({**plans, "free": free}[code], start)
+                                        for code, start in history],
+            ended_at=churned.get(external_id),
+        )  # fmt: skip
+        customers.append(billing_customer(customer))
+    before = plan_periods(org)
+    fake = start_stripe_fake_from_periods(
+        plans=[free, *plans.values()], customers=customers, now=at(2026, 7, 2, 3), seed=5,
+        invoices_since=invoices_since,
+    )  # fmt: skip
+    try:
+        connect(org, fake)
+        run = backfill(org)
+    finally:
+        fake.stop()
+
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    assert plan_periods(org) == before
+    lines = RevenueLine.objects.filter(organization=org, kind="invoice_line")
+    june = lines.filter(customer__external_id="acct-2", service_start=date(2026, 6, 1)).get()
+    assert (june.billed, june.service_end) == (Decimal("99.00"), date(2026, 7, 1))
+    # Mid-month upgrade to Scale: unused Pro credited, remaining Scale charged, June 20 → July.
+    upgrade = lines.filter(customer__external_id="acct-1", service_start=date(2026, 6, 20))
+    assert sorted(upgrade.values_list("billed", flat=True)) == [Decimal("-36.30"),
+                                                                Decimal("182.97")]  # fmt: skip
+    free_months = lines.filter(customer__external_id="acct-1", plan=free)
+    assert not free_months.exists()  # $0 invoices carry no revenue
+
+
+def billing_customer(customer) -> BillingCustomer:
+    periods = CustomerPlan.objects.filter(customer=customer).order_by("valid_from")
+    return BillingCustomer(
+        stripe_id=f"cus_{customer.external_id.replace('-', '')}", name=customer.name,
+        external_id=customer.external_id,
+        periods=tuple(BillingPeriod(p.plan.code, p.valid_from, p.valid_to) for p in periods),
+    )  # fmt: skip
+
+
+def plan_periods(org) -> list[tuple]:
+    return list(
+        CustomerPlan.objects.filter(organization=org)
+        .order_by("customer__external_id", "valid_from")
+        .values_list("pk", "customer__external_id", "plan__code", "valid_from", "valid_to",
+                     "updated_at")
+    )  # fmt: skip

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 import requests
 import stripe
 
-from ingestion.fakes.stripe import API_VERSION, start_stripe_fake
+from ingestion.fakes.stripe import (
+    API_VERSION,
+    BillingCustomer,
+    BillingPeriod,
+    BillingShares,
+    start_stripe_fake,
+    start_stripe_fake_from_periods,
+)
 from tests.ingestion.stripe.conftest import START
 
 
@@ -94,3 +102,36 @@ def test_events_are_signed_with_the_stripe_packages_helper(empty_fake):
         API_VERSION,
         customer["id"],
     )
+
+
+def test_billing_from_periods_keeps_its_ids_as_time_passes_and_customers_are_added():
+    plans = [{"code": "pro", "name": "Pro", "price": "99.00", "stripe_price_ids": ["price_pro"]}]
+    periods = (BillingPeriod("pro", datetime(2026, 1, 15, tzinfo=UTC)),)
+    alice = BillingCustomer("cus_Alice", "Alice", periods, external_id="alice")
+    bob = BillingCustomer("cus_Bob", "Bob", periods, external_id="bob")
+    carol = BillingCustomer("cus_Carol", "Carol", periods, external_id="carol")
+    late = BillingShares(late=1.0)  # every invoice open for 30 days
+
+    def make(customers, now, since=None):
+        fake = start_stripe_fake_from_periods(
+            plans=plans, customers=customers, now=now, seed=3, shares=late, invoices_since=since
+        )
+        fake.stop()
+        return fake
+
+    march = make([alice, bob], datetime(2026, 3, 20, tzinfo=UTC))
+    may = make([carol, alice, bob], datetime(2026, 5, 20, tzinfo=UTC))
+    april_on = make([alice], datetime(2026, 5, 20, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))
+
+    for kind in ("customer", "subscription", "invoice", "charge"):
+        assert set(march.objects[kind]) <= set(may.objects[kind]), kind
+        assert set(april_on.objects[kind]) <= set(may.objects[kind]), kind
+    assert sorted(april_on.objects["invoice"]) == ["in_Alicex0004", "in_Alicex0005"]
+    assert sorted(i for i in march.objects["invoice"] if i.startswith("in_Alice")) == [
+        "in_Alicex0001", "in_Alicex0002", "in_Alicex0003"
+    ]  # fmt: skip
+    # March's open invoice is paid by May, under the same id and number.
+    opened = [i for i in march.objects["invoice"].values() if i["status"] == "open"]
+    assert {i["id"] for i in opened} == {"in_Alicex0003", "in_Bobx0003"}
+    settled = may.objects["invoice"]["in_Alicex0003"]
+    assert (settled["status"], settled["number"]) == ("paid", opened[0]["number"])

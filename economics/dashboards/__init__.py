@@ -1,0 +1,1 @@
+"""The economics dashboards in the admin: tables, charts and their views, read from snapshots."""
