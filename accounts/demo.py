@@ -142,6 +142,10 @@ FEATURES = (
         "Nightly digest of each workspace's activity; runs as a scheduled job.",
     ),
     FeatureSpec(
+        "research-agent", "Research agent", "Labs", date(2026, 9, 1),
+        "Beta: multi-step research over the web and the workspace's documents.",
+    ),
+    FeatureSpec(
         "legacy-classifier", "Legacy ticket classifier", "Support tooling", date(2023, 5, 1),
         "Routed support tickets before the chat assistant; retired.",
         status=Feature.Status.RETIRED,

@@ -83,7 +83,7 @@ SUMMARY_STAGING_KEY = _KEYS["document-summarization", "staging"]
 DIGEST_KEY = _KEYS["overnight-summaries", "production"]
 ONBOARDING_KEY = _KEYS["ai-onboarding", "production"]
 
-HEAVY = {"helix-labs": 220.0, "northwind-ai": 170.0, "nimbus-health": 200.0}  # traffic weights
+HEAVY = {"helix-labs": 380.0, "northwind-ai": 170.0, "nimbus-health": 360.0}  # traffic weights
 FIXED_WEIGHTS = {**HEAVY, "atlas-robotics": 18.0, "beacon": 14.0, "demo-ai-co-internal": 5.0}
 QA_ACCOUNT = "qa-test-account"  # end-to-end tests: staging traffic only
 PLAN_WEIGHT = {FREE: 0.25, STARTER: 1.0, PRO: 3.5, ENTERPRISE: 12.0}
@@ -95,8 +95,19 @@ MIX = {  # call kinds per customer, relative weights in KINDS order
     "northwind-ai": (52, 14, 32, 3),
     "nimbus-health": (30, 18, 50, 3),
 }
-DOC_MEDIAN = {"helix-labs": 60_000, "northwind-ai": 35_000, "nimbus-health": 110_000}  # tokens
+DOC_MEDIAN = {"helix-labs": 150_000, "northwind-ai": 35_000, "nimbus-health": 110_000}  # tokens
 O3_SHARE = {"northwind-ai": 0.25, "helix-labs": 0.08}  # Enterprise "deep answer" mode
+# Enterprise accounts on the premium summarizer ("clinical-grade", "legal-grade" review):
+# with their volume, enough to put them underwater on the Enterprise price.
+OPUS_SUMMARY_SHARE = {"nimbus-health": 0.75, "helix-labs": 0.9}
+OPUS = "claude-opus-4-1"
+# The research agent beta: a few Pro accounts whose analysts run it all day. A handful of
+# users costing more than the plan earns per user (a margin-negative feature on Pro), and
+# the accounts that carry it far above the plan price (Pro's tail).
+RESEARCH_ACCOUNTS = 4
+RESEARCHERS = 3  # per account
+RESEARCH_LAUNCH = date(2026, 9, 1)
+RESEARCH_RUNS = 3  # per researcher and weekday
 DIGESTS = {"helix-labs": 12, "northwind-ai": 12, "nimbus-health": 18, ENTERPRISE: 3}  # per night
 REGION_UTC_OFFSET = {"na": -5, "eu": 1, "apac": 8}  # hours; shapes the daytime peak
 
@@ -162,6 +173,7 @@ class DemoCustomer:
     digest_enabled: bool
     is_internal: bool = False
     free_heavy: bool = False
+    researchers: tuple[str, ...] = ()
 
     def plan_on(self, day: date) -> str | None:
         index = bisect_right(self.starts, day) - 1
@@ -216,8 +228,19 @@ def demo_customers() -> list[DemoCustomer]:
         and c.starts[0] < DEMO_ANCHOR - timedelta(days=120)
     )
     chosen = set(random.Random(f"{USAGE_SEED}:free-heavy").sample(candidates, FREE_HEAVY_ACCOUNTS))
-    return [
+    customers = [
         replace(c, free_heavy=True, doc_median=20_000) if c.external_id in chosen else c
+        for c in customers
+    ]
+    # The research agent's beta accounts: Pro since before its launch, still Pro.
+    pro = sorted(
+        c.external_id
+        for c in customers
+        if c.plans[-1] == PRO and c.plan_on(RESEARCH_LAUNCH) == PRO and not c.churned_on
+    )
+    research = set(random.Random(f"{USAGE_SEED}:research").sample(pro, RESEARCH_ACCOUNTS))
+    return [
+        replace(c, researchers=c.users[:RESEARCHERS]) if c.external_id in research else c
         for c in customers
     ]
 
@@ -245,6 +268,7 @@ class DayTraffic:
         self.nightly_digests()
         self.reindex_batch()
         self.free_tier_summaries()
+        self.research_agent()
         self.staging()
         self.legacy_classifier()
         self.unmapped_key()
@@ -362,8 +386,9 @@ class DayTraffic:
         output = _lognormal(rng, 900, 0.5, 120, 4000)
         # No cache_control in the summarizer: a shared instruction block is rarely reused.
         cached = rng.choice((1024, 1536, 2048)) if rng.random() < 0.03 else 0
+        premium = rng.random() < OPUS_SUMMARY_SHARE.get(customer.external_id, 0)
         self.call(
-            at, "anthropic", "claude-sonnet-4-5", retry_rate=0.01,
+            at, "anthropic", OPUS if premium else "claude-sonnet-4-5", retry_rate=0.01,
             customer_id=customer.external_id, user_id=customer.user(rng),
             feature="document-summarization", workflow="on-demand", prompt_version="sum-v2",
             api_key_id=SUMMARY_KEY, input_tokens=input_tokens, cached_input_tokens=cached,
@@ -460,6 +485,31 @@ class DayTraffic:
                 mean = (4 if self.weekend else 10) * self.pattern_scale
                 for _ in range(self.count(mean)):
                     self.summarize(customer, plan, self.daytime(customer.region))
+
+    def research_agent(self) -> None:
+        """Agent runs on the premium model: each step re-reads the growing transcript."""
+        if self.day < RESEARCH_LAUNCH or self.weekend:
+            return
+        rng = self.rng
+        for customer, plan in self.active:
+            if not customer.researchers or plan != PRO:
+                continue
+            for user in customer.researchers:
+                for _ in range(self.count(RESEARCH_RUNS * self.pattern_scale)):
+                    at = self.daytime(customer.region)
+                    context = _lognormal(rng, 16_000, 0.4, 4_000, 60_000)
+                    for step in range(rng.randint(5, 9)):
+                        output = _lognormal(rng, 1100, 0.5, 150, 4000)
+                        self.call(
+                            at, "anthropic", OPUS, retry_rate=0.01,
+                            customer_id=customer.external_id, user_id=user,
+                            feature="research-agent", workflow="research-run",
+                            prompt_version="agent-v1", input_tokens=context,
+                            output_tokens=output, latency_ms=int(2500 + output * 30),
+                            metadata={"region": customer.region, "step": str(step + 1)},
+                        )  # fmt: skip
+                        context += output + _lognormal(rng, 5_000, 0.5, 500, 30_000)  # tools
+                        at += timedelta(seconds=rng.randint(8, 40))
 
     def staging(self) -> None:
         """The team tests the next prompts in staging on production-grade models (EU hours)."""

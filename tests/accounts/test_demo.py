@@ -94,7 +94,7 @@ def test_seed_demo_twice_leaves_identical_rows():
 
     assert dump(demo_org()) == first
     assert out.splitlines()[0] == (
-        "accounts: 4 plans (4 unchanged); 6 features (6 unchanged); "
+        "accounts: 4 plans (4 unchanged); 7 features (7 unchanged); "
         "9 provider keys (9 unchanged); 200 customers (200 unchanged); "
         "200 plan histories (200 unchanged); 4 staff users (4 unchanged)"
     )
@@ -133,7 +133,7 @@ def test_seed_demo_restores_edited_rows():
     assert Feature.objects.get(key="legacy-classifier").status == Feature.Status.RETIRED
     assert "200 customers (199 unchanged, 1 updated)" in out
     assert "200 plan histories (1 replaced, 199 unchanged)" in out
-    assert "6 features (5 unchanged, 1 updated)" in out
+    assert "7 features (6 unchanged, 1 updated)" in out
 
 
 def test_seed_demo_creates_200_varied_customers():
@@ -227,7 +227,7 @@ def test_features_include_one_retired():
 
     assert set(features.values_list("key", flat=True)) == {
         "chat-assistant", "ai-onboarding", "semantic-search", "document-summarization",
-        "overnight-summaries", "legacy-classifier",
+        "overnight-summaries", "research-agent", "legacy-classifier",
     }  # fmt: skip
     assert list(features.filter(status=Feature.Status.RETIRED).values_list("key", flat=True)) == [
         "legacy-classifier"

@@ -174,18 +174,34 @@ def test_free_accounts_summarize_heavily(org):
 
 
 def test_heavy_enterprise_accounts_lead_on_cost(org):
-    """Pattern 7: Helix Labs, Northwind AI and Nimbus Health are among the top 5 by cost."""
+    """Pattern 7: Helix Labs, Northwind AI and Nimbus Health are the top 3 Enterprise
+    accounts by cost."""
     top = (
-        events(org, customer__isnull=False)
+        events(org, customer__isnull=False, plan__code="enterprise")
         .values_list("customer__external_id", flat=True)
         .annotate(cost=Sum("cost"))
-        .order_by(F("cost").desc(nulls_last=True))[:5]  # unpriced-only customers sum to NULL
+        .order_by(F("cost").desc(nulls_last=True))[:3]  # unpriced-only customers sum to NULL
     )
-    assert set(demo.HEAVY) <= set(top)
+    assert set(demo.HEAVY) == set(top)
     plans = set(
         events(org, customer__external_id__in=demo.HEAVY).values_list("plan__code", flat=True)
     )
     assert plans == {"enterprise"}
+
+
+def test_research_agent_runs_on_a_few_pro_accounts_and_users(org):
+    """The margin-negative feature on Pro: a few analysts of a few Pro accounts run a
+    multi-step agent on the premium model."""
+    agent = events(org, feature__key="research-agent")
+    assert agent.exists()
+    assert set(agent.values_list("plan__code", flat=True)) == {"pro"}
+    assert set(agent.values_list("model", flat=True)) == {demo.OPUS}
+    accounts = set(agent.values_list("customer__external_id", flat=True))
+    assert 1 <= len(accounts) <= demo.RESEARCH_ACCOUNTS
+    users = set(agent.values_list("user_id", flat=True))
+    assert len(users) <= demo.RESEARCH_ACCOUNTS * demo.RESEARCHERS
+    first = agent.order_by("timestamp").values_list("timestamp", flat=True).first()
+    assert first.date() >= demo.RESEARCH_LAUNCH
 
 
 def test_unpriced_and_provider_reported_events(org):
