@@ -33,6 +33,7 @@ from economics.models import (
 )
 from economics.selectors import snapshot_stale_since
 from economics.services import (
+    economics_policy_update,
     economics_recompute,
     economics_recompute_months,
     economics_refresh,
@@ -290,3 +291,17 @@ def test_refresh_task_follows_every_organization_with_changes(org, month):
     assert economics_refresh_all() == {}  # nothing left to do
     assert any(spec.func == "economics.tasks.economics_refresh_all"
                for spec in all_schedules())  # fmt: skip
+
+
+def test_a_policy_edit_marks_snapshots_stale_and_the_refresh_recomputes_them(org, month):
+    snapshot = economics_recompute(organization=org, period_start=OCTOBER, now=NOW)
+    assert _rows(snapshot)["A"].overhead == D("0")
+    economics_policy_update(organization=org, user=None, monthly_overhead=D("31.00"))
+    snapshot.refresh_from_db()
+    assert snapshot_stale_since(snapshot=snapshot) is not None
+
+    refreshed = economics_refresh(organization=org, now=NOW)
+    assert refreshed.days == []  # no usage changed: only the stale month is recomputed
+    (recomputed,) = [s for s in refreshed.snapshots if s.kind == "month"]
+    assert _rows(recomputed)["A"].overhead == D("12.40")
+    assert recomputed.stale_since is None
