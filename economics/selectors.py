@@ -183,9 +183,12 @@ def _reverse(key):
 def customer_economics_underwater(
     *, snapshot: EconomicsSnapshot, limit: int = 10
 ) -> QuerySet[CustomerEconomics]:
-    """The snapshot's underwater customers, highest AI cost ratio first (cost without
-    revenue first of all), then by AI cost."""
-    return customer_economics_search(snapshot=snapshot, underwater=True)[:limit]
+    """The snapshot's underwater customers with the most AI cost first: the dollars at
+    stake, rather than the ratio (a $0.15 Free account's infinite ratio is not the
+    first problem to look at)."""
+    return customer_economics_search(snapshot=snapshot, underwater=True).order_by(
+        "-ai_cost", "customer__external_id"
+    )[:limit]
 
 
 def customer_economics_get(

@@ -92,10 +92,10 @@ def test_overview_draws_every_chart_with_the_snapshot_numbers(
     ]
     assert charts["chart-features"]["labels"] == ["Summarize", "Chat", "Unattributed"]
     assert charts["chart-features"]["data"] == [["1900.00", "850.00", "12.345678901234"]]
-    assert charts["chart-underwater"]["labels"] == ["Hooli", "Northwind", "Globex"]
+    assert charts["chart-underwater"]["labels"] == ["Northwind", "Globex", "Hooli"]
     assert charts["chart-underwater"]["data"] == [
-        ["12.345678901234", "2400.00", "250.00"],
-        ["0.00", "2000.00", "500.00"],
+        ["2400.00", "250.00", "12.345678901234"],
+        ["2000.00", "500.00", "0.00"],
     ]
     assert charts["chart-plan-1"]["data"] == [[1, 0, 0, 0, 0, 0, 0, 0, 0, 1]]
     assert charts["chart-plan-1"]["markers"] == [

@@ -123,10 +123,10 @@ def test_overview_charts_carry_exact_decimal_strings(known, finance):
     assert features["labels"] == ["Summarize", "Chat", "Unattributed"]
     assert features["datasets"][0]["data"] == ["1900.00", "850.00", "12.345678901234"]
     underwater = charts["chart-underwater-data"]["data"]
-    # Worst ratio first; cost without revenue is the worst of all.
-    assert underwater["labels"] == ["Hooli", "Northwind", "Globex"]
-    assert underwater["datasets"][0]["data"] == ["12.345678901234", "2400.00", "250.00"]
-    assert underwater["datasets"][1]["data"] == ["0.00", "2000.00", "500.00"]
+    # The most AI cost at stake first, whatever the ratio.
+    assert underwater["labels"] == ["Northwind", "Globex", "Hooli"]
+    assert underwater["datasets"][0]["data"] == ["2400.00", "250.00", "12.345678901234"]
+    assert underwater["datasets"][1]["data"] == ["2000.00", "500.00", "0.00"]
     pro = charts["chart-plan-1-data"]["data"]
     assert pro["labels"][0] == "$100.00–$115.00"
     assert pro["datasets"][0]["data"] == [1, 0, 0, 0, 0, 0, 0, 0, 0, 1]
