@@ -33,7 +33,7 @@ from ingestion.models import (
 )
 from ingestion.pricing import PriceBook, TokenUsage, quantize_cost
 from ingestion.services.providers.keys import provider_keys_register, provider_keys_touch
-from ingestion.services.rollups import rollups_add, rollups_lock_shared
+from ingestion.services.rollups import rollups_add_sql, rollups_lock_shared
 from ingestion.validation import MAX_BATCH, EventRejected, ParsedEvent, parse_event
 
 ACCEPTED, DUPLICATE, CONFLICT, REJECTED = "accepted", "duplicate", "conflict", "rejected"
@@ -214,10 +214,11 @@ COLUMNS = (
     ("price_reference", "text"), ("price_date", "date"), ("attribution_source", "text"),
     ("attribution_confidence", "text"),
 )  # fmt: skip
-# The slow path, when a concurrent request stored one of the ids: the batch is
-# copied into a per-session staging table, then one statement moves it into the
-# ledger, skipping ids already stored. jsonb is staged as text (the binary jsonb
-# dumper would store a str as a JSON string) and cast on the way.
+# A batch is copied (binary COPY) into a per-session staging table, then one
+# statement moves it into the ledger, skipping ids already stored, and adds the
+# inserted rows to their rollups. COPY is what PostgreSQL loads fastest; binding
+# 38 arrays to an INSERT cost three times as much (bench/ingest.py). jsonb is
+# staged as text: the binary jsonb dumper would store a str as a JSON string.
 STAGE = "ingest_stage"
 _CREATE_STAGE = "CREATE TEMP TABLE IF NOT EXISTS {stage} ({columns}) ON COMMIT DELETE ROWS".format(
     stage=STAGE,
@@ -228,21 +229,29 @@ _COPY = "COPY {stage} ({columns}) FROM STDIN (FORMAT BINARY)".format(
 )
 _STAGE_TYPES = ["text" if kind == "jsonb" else kind for _, kind in COLUMNS]
 # The stage is emptied by the statement that reads it, so two batches in one
-# transaction never mix; ON COMMIT DELETE ROWS then frees its space.
+# transaction never mix; ON COMMIT DELETE ROWS then frees its space. The same
+# statement marks the days it changed for the projections above the rollups.
 _MOVE = """
     WITH staged AS (DELETE FROM {stage} RETURNING *),
     inserted AS (
         INSERT INTO {table} ({columns})
         SELECT {select} FROM staged ORDER BY event_id
         ON CONFLICT (organization_id, event_id) DO NOTHING
-        RETURNING id, event_id
+        RETURNING *
+    ),
+    rolled_up AS ({rollups}),
+    changed AS (
+        INSERT INTO {changes} (organization_id, day)
+        SELECT DISTINCT organization_id, (timestamp AT TIME ZONE 'UTC')::date FROM inserted
     )
     SELECT id, event_id FROM inserted
 """.format(
+    changes=UsageChange._meta.db_table,
     stage=STAGE,
     table=UsageEvent._meta.db_table,
     columns=", ".join(name for name, _ in COLUMNS),
     select=", ".join(f"{name}::jsonb" if kind == "jsonb" else name for name, kind in COLUMNS),
+    rollups=rollups_add_sql("inserted"),
 )
 
 
@@ -309,109 +318,28 @@ def event_row(
         event.model, event.api_key_id, key_id, event.environment, event.input_tokens,
         event.output_tokens, event.cached_input_tokens, event.cache_write_tokens,
         event.reasoning_tokens, event.batch, event.service_tier, event.status, event.attempt,
-        event.latency_ms, event.quality_score, billable, event.metadata, cost,
+        event.latency_ms, event.quality_score, billable, json.dumps(event.metadata), cost,
         reported, estimate,
         str(source), str(status), quote.reference if quote else "",
         quote.price_date if quote else event.timestamp.date(), str(attribution), str(confidence),
     )  # fmt: skip
 
 
-_COPY_LEDGER = "COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)".format(
-    table=UsageEvent._meta.db_table, columns=", ".join(name for name, _ in COLUMNS)
-)
-_LEDGER_TYPES = [kind for _, kind in COLUMNS]
-_MARK_DAYS = (
-    f"INSERT INTO {UsageChange._meta.db_table} (organization_id, day) SELECT %s, unnest(%s::date[])"
-)
-# Column positions the rollups need, in ``COLUMNS`` order.
-_AT = {name: position for position, (name, _) in enumerate(COLUMNS)}
-_ROLLUP_KEY = (
-    _AT["organization_id"], _AT["customer_id"], _AT["feature_id"], _AT["plan_id"],
-    _AT["provider"], _AT["model"], _AT["environment"], _AT["batch"], _AT["billable"],
-)  # fmt: skip
-_TOKENS = tuple(_AT[name] for name in (
-    "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens",
-    "reasoning_tokens",
-))  # fmt: skip
-_TS, _STATUS, _ATTEMPT = _AT["timestamp"], _AT["status"], _AT["attempt"]
-_METADATA = _AT["metadata"]  # a dict: COPY's binary jsonb dumper encodes it
-_COST, _ESTIMATE, _COST_STATUS = _AT["cost"], _AT["estimated_cost"], _AT["cost_status"]
-ZERO = Decimal(0)
-
-
-def rollup_deltas(rows: Sequence[tuple]) -> dict[tuple, list]:
-    """The sums each dimension tuple gains from ledger ``rows`` (in ``COLUMNS`` order), in
-    the order of ``rollups.DIMENSIONS`` and ``rollups.SUMS``: what the rollups' SQL
-    aggregate would give over the same rows."""
-    deltas: dict[tuple, list] = {}
-    for row in rows:
-        org, customer, feature, plan, provider, model, environment, batch, billable = (
-            row[i] for i in _ROLLUP_KEY
-        )
-        key = (org, row[_TS].date(), customer, feature, plan, provider, model, environment,
-               batch, billable)  # fmt: skip
-        sums = deltas.get(key)
-        if sums is None:
-            sums = deltas[key] = [0, 0, 0, 0, 0, 0, 0, 0, ZERO, ZERO, ZERO, 0]
-        cost = row[_COST]
-        retry = row[_ATTEMPT] > 1
-        sums[0] += 1
-        sums[1] += row[_STATUS] == "error"
-        sums[2] += retry
-        for offset, position in enumerate(_TOKENS, start=3):
-            sums[offset] += row[position]
-        if cost is not None:
-            sums[8] += cost
-            if retry:
-                sums[10] += cost
-        else:
-            sums[11] += row[_COST_STATUS] == CostStatus.UNPRICED
-        if row[_ESTIMATE] is not None:
-            sums[9] += row[_ESTIMATE]
-    return deltas
-
-
-def _insert_rows(organization: Organization, rows: list[tuple]) -> set[str]:
-    """Insert ledger rows, add them to their rollups and mark their days changed; returns
-    the event ids inserted (rows whose id got stored meanwhile by another request are not).
-
-    The caller has left out ids already stored, so the rows normally go straight into the
-    ledger with a binary COPY, the fastest load PostgreSQL has. If a concurrent request
-    stored one of the ids in between, the COPY fails on the unique constraint, its
-    savepoint is rolled back, and the rows go through the staging table and
-    ``ON CONFLICT DO NOTHING`` instead.
-    """
+def _insert_rows(rows: list[tuple]) -> dict[str, int]:
+    """Insert ledger rows and add them to their rollups, skipping ids already stored;
+    returns event id → new row id."""
     if not rows:
-        return set()
+        return {}
     # A plain psycopg cursor on Django's connection (same transaction): Django's
     # cursor wrapper has no COPY.
-    try:
-        with (
-            transaction.atomic(),
-            psycopg.Cursor(connection.connection) as cursor,
-            cursor.copy(_COPY_LEDGER) as copy,
-        ):
-            copy.set_types(_LEDGER_TYPES)
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_CREATE_STAGE)
+        with cursor.copy(_COPY) as copy:
+            copy.set_types(_STAGE_TYPES)
             for row in rows:
                 copy.write_row(row)
-        stored = rows
-    except psycopg.errors.UniqueViolation:
-        with psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(_CREATE_STAGE)
-            with cursor.copy(_COPY) as copy:
-                copy.set_types(_STAGE_TYPES)
-                for row in rows:
-                    copy.write_row((*row[:_METADATA], json.dumps(row[_METADATA]),
-                                    *row[_METADATA + 1:]))  # fmt: skip
-            cursor.execute(_MOVE)
-            inserted = {event_id for _, event_id in cursor.fetchall()}
-        stored = [row for row in rows if row[1] in inserted]
-    rollups_add(deltas=rollup_deltas(stored))
-    days = sorted({row[_TS].date() for row in stored})
-    if days:
-        with psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(_MARK_DAYS, [organization.pk, days])
-    return {row[1] for row in stored}
+        cursor.execute(_MOVE)
+        return {event_id: pk for pk, event_id in cursor.fetchall()}
 
 
 def _differing_fields(stored: UsageEvent, event: ParsedEvent) -> list[str]:
@@ -460,50 +388,23 @@ def usage_events_ingest(
     if parsed:
         with transaction.atomic():
             rollups_lock_shared(organization_id=organization.pk)
-            # Retries are common: ids already stored are judged on their hash alone,
-            # without resolving, pricing or writing anything for them.
-            stored = _stored_hashes(organization, [event.event_id for _, event, _ in to_insert])
-            new = [item for item in to_insert if item[1].event_id not in stored]
-            events = [event for _, event, _ in new]
+            events = [event for _, event, _ in to_insert]
             dims = dimensions_resolve(organization=organization, events=events)
             prices = PriceBook.for_organization(organization)
             rows = [
                 event_row(organization=organization, event=event, payload_hash=payload_hash,
                           dims=dims, prices=prices, received_at=now)
-                for _, event, payload_hash in new
+                for _, event, payload_hash in to_insert
             ]  # fmt: skip
-            inserted = _insert_rows(organization, rows)
-            _judge_the_rest(organization, parsed, inserted, outcomes, stored)
-            _touch_keys(dims, new)
+            inserted = _insert_rows(rows)
+            _judge_the_rest(organization, parsed, inserted, outcomes)
+            _touch_keys(dims, to_insert)
 
     return IngestResult(outcomes=[outcome for outcome in outcomes if outcome is not None])
 
 
-def _stored_hashes(organization: Organization, event_ids: list[str]) -> dict[str, str]:
-    """event id → payload hash of the ids already in the ledger (one index probe each)."""
-    if not event_ids:
-        return {}
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(_STORED, [event_ids, organization.pk])
-        return dict(cursor.fetchall())
-
-
-# One lookup of the unique index per id, whatever the table's statistics say: with
-# stale ones (a young, fast-growing ledger), ``event_id = ANY(…)`` or a join was
-# planned as a scan of all the organization's rows.
-_STORED = f"""
-    SELECT ids.event_id, e.payload_hash FROM unnest(%s::text[]) AS ids(event_id)
-    CROSS JOIN LATERAL (
-        SELECT payload_hash FROM {UsageEvent._meta.db_table}
-        WHERE organization_id = %s::bigint AND event_id = ids.event_id
-        LIMIT 1  -- keeps the subquery a per-id lookup: the planner cannot flatten it
-    ) AS e
-"""
-
-
-def _judge_the_rest(organization, parsed, inserted, outcomes, known) -> None:
-    """Mark inserted events accepted; compare every other one with the stored row
-    (``known``: hashes read before the insert; others are read now)."""
+def _judge_the_rest(organization, parsed, inserted, outcomes) -> None:
+    """Mark inserted events accepted; compare every other one with the stored row."""
     accepted = set()
     for index, event, _ in parsed:
         if event.event_id in inserted and event.event_id not in accepted:
@@ -512,9 +413,11 @@ def _judge_the_rest(organization, parsed, inserted, outcomes, known) -> None:
     others = [(i, e, h) for i, e, h in parsed if outcomes[i] is None]
     if not others:
         return
-    stored = dict(known)
-    missing = sorted({e.event_id for _, e, _ in others} - stored.keys())
-    stored.update(_stored_hashes(organization, missing))
+    stored = dict(
+        UsageEvent.objects.filter(
+            organization=organization, event_id__in={e.event_id for _, e, _ in others}
+        ).values_list("event_id", "payload_hash")
+    )
     conflicting = []
     for index, event, payload_hash in others:
         if stored.get(event.event_id) == payload_hash:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import psycopg
 from django.db import connection
 
 from ingestion.models import DailyUsage, UsageChange, UsageEvent
@@ -85,50 +84,6 @@ def rollups_lock_shared(*, organization_id: int) -> None:
     """Taken by ingests (many at once); released at the end of the transaction."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", [LOCK_CLASS, organization_id])
-
-
-_KINDS = {
-    "organization_id": "bigint", "day": "date", "customer_id": "bigint",
-    "feature_id": "bigint", "plan_id": "bigint", "provider": "text", "model": "text",
-    "environment": "text", "batch": "boolean", "billable": "boolean",
-}  # fmt: skip
-_STAGE = "rollup_stage"
-_STAGE_TYPES = [*_KINDS.values(), *("numeric" if "cost" in name else "bigint" for name in SUMS)]
-_STAGE_COLUMNS = zip([*DIMENSIONS, *SUMS], _STAGE_TYPES, strict=True)
-_CREATE_STAGE = (
-    f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} ("
-    + ", ".join(f"{name} {kind}" for name, kind in _STAGE_COLUMNS)
-    + ") ON COMMIT DELETE ROWS"
-)
-_COPY_STAGE = f"COPY {_STAGE} ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-# The stage is emptied by the statement that reads it (two ingests in one transaction
-# never mix). Key order: concurrent ingests lock rollup rows in the same order.
-_ADD_STAGED = f"""
-    WITH staged AS (DELETE FROM {_STAGE} RETURNING *)
-    INSERT INTO {ROLLUPS} ({_COLUMNS})
-    SELECT {_COLUMNS} FROM staged ORDER BY {_GROUP}
-    ON CONFLICT ON CONSTRAINT {CONSTRAINT} DO UPDATE SET
-    {", ".join(f"{col} = {ROLLUPS}.{col} + EXCLUDED.{col}" for col in SUMS)}
-"""
-
-
-def rollups_add(*, deltas: dict[tuple, list]) -> None:
-    """Add per-tuple sums to the rollups.
-
-    ``deltas`` maps a dimension tuple (in ``DIMENSIONS`` order) to its sums (in ``SUMS``
-    order), aggregated by the caller from rows it just inserted. They are copied (binary
-    COPY) into a staging table and added in one statement: binding them as arrays cost
-    more than the ledger insert itself.
-    """
-    if not deltas:
-        return
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(_CREATE_STAGE)
-        with cursor.copy(_COPY_STAGE) as copy:
-            copy.set_types(_STAGE_TYPES)
-            for key, sums in deltas.items():
-                copy.write_row((*key, *sums))
-        cursor.execute(_ADD_STAGED)
 
 
 def rollups_rebuild(*, organization_id: int, start: date, end: date) -> None:

@@ -10,8 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Customer, Feature, ProviderKey
-from ingestion.models import DailyUsage, EventConflict, UsageChange, UsageEvent
-from ingestion.services import ingest as ingest_module
+from ingestion.models import DailyUsage, EventConflict, UsageEvent
 from ingestion.services.ingest import usage_events_ingest
 from tests.accounts.factories import (
     CustomerFactory,
@@ -283,37 +282,3 @@ def test_rollups_equal_the_ledger_aggregate(org):
 
     assert rollup_rows(org.pk) == ledger_aggregate(org.pk)
     assert sum(r.requests for r in DailyUsage.objects.all()) == 60
-
-
-def test_an_id_stored_by_a_concurrent_request_after_the_check_takes_the_slow_path(org, monkeypatch):
-    """Between the check for stored ids and the COPY, another request stores one of the
-    ids: the COPY fails on the unique constraint, and the batch goes through the staging
-    table instead — the raced event is a duplicate, the others are stored once, with their
-    metadata, rollups and day markers."""
-    raced = event(event_id="raced", metadata={"region": "eu"})
-    ingest(org, raced)
-    real = ingest_module._stored_hashes
-    calls = []
-
-    def misses_the_first_time(organization, ids):
-        calls.append(ids)
-        return {} if len(calls) == 1 else real(organization, ids)
-
-    monkeypatch.setattr(ingest_module, "_stored_hashes", misses_the_first_time)
-    others = [event(event_id=f"new-{i}", metadata={"tier": str(i)}) for i in range(3)]
-
-    result = ingest(org, dict(raced), *others)
-
-    assert statuses(result) == ["duplicate", "accepted", "accepted", "accepted"]
-    assert UsageEvent.objects.filter(organization=org).count() == 4
-    assert UsageEvent.objects.get(event_id="new-2").metadata == {"tier": "2"}
-    assert UsageEvent.objects.get(event_id="raced").metadata == {"region": "eu"}
-    assert rollup_rows(org.pk) == ledger_aggregate(org.pk)
-    assert UsageChange.objects.filter(organization=org).count() == 2  # one per batch
-
-
-def test_metadata_is_stored_as_an_object_on_the_fast_path(org):
-    ingest(org, event(event_id="m1", metadata={"region": "us-east-1", "tier": "gold"}))
-    stored = UsageEvent.objects.get(event_id="m1")
-    assert stored.metadata == {"region": "us-east-1", "tier": "gold"}
-    assert UsageEvent.objects.filter(metadata__region="us-east-1").count() == 1
