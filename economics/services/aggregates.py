@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Q, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from accounts.models import Organization
@@ -270,21 +270,130 @@ def usage_days_refresh(
     return result
 
 
+def _month_sql(organization_id: int, start: date, end: date) -> list[tuple[str, list]]:
+    """The statements that rebuild every aggregate of ``[start, end)`` (one calendar month)
+    from the rollups and the ledger: one pass per table instead of one per day."""
+    org = organization_id
+    days = [org, start, end]
+    moments = [
+        org, datetime.combine(start, time.min, tzinfo=UTC),
+        datetime.combine(end, time.min, tzinfo=UTC),
+    ]  # fmt: skip
+    by_day = "organization_id = %s AND day >= %s AND day < %s"
+    by_time = "organization_id = %s AND timestamp >= %s AND timestamp < %s"
+    utc_day = "(timestamp AT TIME ZONE 'UTC')::date"
+    statements = [
+        (f"DELETE FROM {table._meta.db_table} WHERE {by_day}", days)
+        for table in (UsageDay, FeatureUserDay, PromptVersionDay, AggregatedDay)
+    ]
+    statements += [
+        (f"DELETE FROM {table._meta.db_table} WHERE organization_id = %s AND month = %s",
+         [org, start])
+        for table in (CustomerFeatureMonth, CustomerModelMonth, FeatureUserMonth)
+    ]  # fmt: skip
+    statements.append((
+        _INSERT_DAY.replace("AND day = %s", "AND day >= %s AND day < %s"), days,
+    ))  # fmt: skip
+    statements.append((f"""
+        INSERT INTO {FeatureUserDay._meta.db_table} (organization_id, day, feature_id, plan_id,
+            user_id, requests)
+        SELECT organization_id, {utc_day}, feature_id, plan_id, user_id, count(*)
+        FROM {EVENTS} WHERE {by_time} AND billable AND user_id <> ''
+        GROUP BY organization_id, {utc_day}, feature_id, plan_id, user_id
+    """, moments))  # fmt: skip
+    statements.append((f"""
+        INSERT INTO {PromptVersionDay._meta.db_table} (organization_id, day, feature_id,
+            prompt_version, requests, cost)
+        SELECT organization_id, {utc_day}, feature_id, prompt_version, count(*),
+            coalesce(sum(cost), 0)
+        FROM {EVENTS} WHERE {by_time} AND billable AND prompt_version <> ''
+        GROUP BY organization_id, {utc_day}, feature_id, prompt_version
+    """, moments))  # fmt: skip
+    return statements
+
+
+def _month_totals_sql(organization_id: int, start: date, end: date) -> list[tuple[str, list]]:
+    """Month tables and day totals from the rebuilt day tables (after bills are spread)."""
+    days = [organization_id, start, end]
+    by_day = "organization_id = %s AND day >= %s AND day < %s"
+    sums = ", ".join(f"sum({expression})" for expression in _DAY_SUMS.values())
+    statements = []
+    for model, grain in _MONTHS:
+        dims = ", ".join(grain)
+        statements.append((f"""
+            INSERT INTO {model._meta.db_table} (organization_id, month, {dims},
+                {", ".join(_SUMS)})
+            SELECT organization_id, %s::date, {dims}, {sums}
+            FROM {UsageDay._meta.db_table} WHERE {by_day}
+            GROUP BY organization_id, {dims}
+        """, [start, *days]))  # fmt: skip
+    statements.append((f"""
+        INSERT INTO {FeatureUserMonth._meta.db_table} (organization_id, month, feature_id,
+            plan_id, user_id, days, requests)
+        SELECT organization_id, %s::date, feature_id, plan_id, user_id, count(*), sum(requests)
+        FROM {FeatureUserDay._meta.db_table} WHERE {by_day}
+        GROUP BY organization_id, feature_id, plan_id, user_id
+    """, [start, *days]))  # fmt: skip
+    statements.append((f"""
+        INSERT INTO {AggregatedDay._meta.db_table} (organization_id, day, rebuilt_at, requests,
+            cost, reconciled_cost, billable_cost, uninstrumented_cost)
+        SELECT organization_id, day, now(), sum(requests), sum(cost), sum(reconciled_cost),
+            coalesce(sum(reconciled_cost) FILTER (WHERE billable), 0), 0
+        FROM {UsageDay._meta.db_table} WHERE {by_day}
+        GROUP BY organization_id, day
+    """, days))  # fmt: skip
+    return statements
+
+
 def usage_months_rebuild(
     *, organization: Organization, months: Iterable[date], reconciled: bool = True
 ) -> RefreshResult:
-    """Rebuild whole months (the full recompute): every day of each month that has rollups
-    or aggregates, marked or not."""
+    """Rebuild whole calendar months (the full recompute), each in one transaction with one
+    statement per table; the provider bills of each billed day are then spread as a day
+    rebuild spreads them. Marks of the month's days present at the start are consumed."""
     result = RefreshResult()
     for month in sorted(set(months)):
-        following = (month + timedelta(days=32)).replace(day=1)
-        in_month = {"organization_id": organization.pk, "day__gte": month, "day__lt": following}
-        days = set()
-        for model in (DailyUsage, UsageDay):
-            days |= set(
-                model.objects.filter(**in_month).order_by().values_list("day", flat=True).distinct()
+        start = month.replace(day=1)
+        end = (start + timedelta(days=32)).replace(day=1)
+        with transaction.atomic():
+            markers = UsageChange.objects.filter(
+                organization_id=organization.pk, day__gte=start, day__lt=end
             )
-        for day in sorted(days):
-            result.rows += _rebuild_day(organization, day, reconciled=reconciled, wait=True)
-            result.days.append(day)
+            marker_ids = list(markers.select_for_update().values_list("pk", flat=True))
+            with connection.cursor() as cursor:
+                for sql, params in _month_sql(organization.pk, start, end):
+                    cursor.execute(sql, params)
+                    if sql.lstrip().startswith(f"INSERT INTO {UsageDay._meta.db_table}"):
+                        result.rows += cursor.rowcount
+            uninstrumented: dict[date, Decimal] = {}
+            if reconciled:
+                billed_days = (
+                    ReconciliationLine.objects.filter(
+                        organization=organization, day__gte=start, day__lt=end,
+                        level=ReconciliationLine.Level.MODEL, invoiced_cost__isnull=False,
+                    )
+                    .order_by("day")
+                    .values_list("day", flat=True)
+                    .distinct()
+                )  # fmt: skip
+                for day in billed_days:
+                    uninstrumented[day] = _allocate_bills(organization, day)
+            with connection.cursor() as cursor:
+                for sql, params in _month_totals_sql(organization.pk, start, end):
+                    cursor.execute(sql, params)
+            for day, amount in uninstrumented.items():
+                if amount:
+                    AggregatedDay.objects.update_or_create(
+                        organization_id=organization.pk, day=day,
+                        defaults={"rebuilt_at": timezone.now(), "uninstrumented_cost": amount},
+                    )  # fmt: skip
+                    AggregatedDay.objects.filter(organization_id=organization.pk, day=day).update(
+                        reconciled_cost=F("reconciled_cost") + amount
+                    )
+            UsageChange.objects.filter(pk__in=marker_ids).delete()
+            result.days.extend(
+                AggregatedDay.objects.filter(
+                    organization_id=organization.pk, day__gte=start, day__lt=end
+                ).values_list("day", flat=True)
+            )
     return result
