@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Organization
 from economics.selectors import PeriodError, parse_period
 from economics.services import economics_recompute_months, economics_refresh
+from metron.money import quantize_money
 
 
 class Command(BaseCommand):
@@ -41,7 +44,14 @@ class Command(BaseCommand):
         for snapshot in snapshots:
             summary = snapshot.summary
             self.stdout.write(
-                f"{snapshot}: {summary['customers']} customers, revenue ${summary['revenue']}, "
-                f"AI cost ${summary['ai_cost']}, margin ${summary['contribution_margin']}, "
-                f"{summary['underwater']} underwater ({snapshot.duration_ms} ms)."
+                f"{snapshot}: {summary['customers']} customers, "
+                f"revenue {_usd(summary['revenue'])}, AI cost {_usd(summary['ai_cost'])}, margin "
+                f"{_usd(summary['contribution_margin'])}, {summary['underwater']} underwater "
+                f"({snapshot.duration_ms} ms)."
             )
+
+
+def _usd(value: str) -> str:
+    """A snapshot's decimal string as dollars and cents, for people (the JSON stays exact)."""
+    amount = quantize_money(Decimal(value))
+    return f"-${-amount:,}" if amount < 0 else f"${amount:,}"
