@@ -18,8 +18,8 @@ from findings.models.findings import (
     FindingComment,
     FindingConfidence,
     FindingKind,
-    FindingStatus,
     FindingsPolicy,
+    FindingStatus,
 )
 from findings.models.notifications import NotificationDelivery, WebhookEndpoint
 from findings.models.remediation import (

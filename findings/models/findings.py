@@ -224,9 +224,7 @@ class FindingComment(OrganizationOwnedModel):
     """A note on a finding by a staff member."""
 
     finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="comments")
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     body = models.TextField()
 
     class Meta:

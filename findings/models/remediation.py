@@ -154,9 +154,7 @@ class RemediationApproval(OrganizationOwnedModel):
 class RemediationTransition(OrganizationOwnedModel):
     """Append-only log of an item's states: who, when, from → to, why, the amounts."""
 
-    item = models.ForeignKey(
-        RemediationItem, on_delete=models.PROTECT, related_name="transitions"
-    )
+    item = models.ForeignKey(RemediationItem, on_delete=models.PROTECT, related_name="transitions")
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
         related_name="+",
