@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
-from typing import Final
+from typing import Final, Protocol
 
 import genai_prices
 from genai_prices import data_snapshot
@@ -72,6 +72,17 @@ def quantize_cost(value: Decimal) -> Decimal:
 
 
 ZERO_COST: Final = quantize_cost(Decimal(0))
+
+
+class TokenCounts(Protocol):
+    """Token counts in the ledger convention, already validated (a ``TokenUsage``, or a
+    parsed event: ingest prices it as is rather than copying five ints per event)."""
+
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +143,7 @@ class _Rates:
     reference: str
     tiered: ModelPrice | None  # set when a price depends on the context size: the library prices
 
-    def cost(self, usage: TokenUsage) -> Decimal | None:
+    def cost(self, usage: TokenCounts) -> Decimal | None:
         """USD cost of ``usage`` (quantized), or ``None`` when a used token type has no price."""
         input_tokens = usage.input_tokens
         output_tokens = usage.output_tokens
@@ -510,7 +521,7 @@ class PriceBook:
         provider: str,
         model: str,
         at: datetime,
-        usage: TokenUsage,
+        usage: TokenCounts,
         batch: bool = False,
         service_tier: str = "",
     ) -> PriceQuote | None:

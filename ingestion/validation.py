@@ -13,7 +13,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 from ingestion.normalize import usage_from_provider
 
@@ -46,6 +48,7 @@ KNOWN_FIELDS = frozenset(
 
 # One encoder for every hash: json.dumps with arguments builds a new one per call.
 _CANONICAL_JSON = json.JSONEncoder(separators=(",", ":"))
+_FAST_JSON = msgspec.json.Encoder()
 
 
 class EventRejected(ValueError):
@@ -96,7 +99,13 @@ class ParsedEvent:
             None if self.cost_usd is None else str(self.cost_usd.normalize()),
             sorted(self.metadata.items()), self.source,
         ]  # fmt: skip
-        return hashlib.sha256(_CANONICAL_JSON.encode(canonical).encode()).hexdigest()
+        encoded = _FAST_JSON.encode(canonical)
+        # msgspec writes what json writes, byte for byte, unless a string needs an
+        # escape (json escapes all non-ASCII): then json's own encoding is hashed, so
+        # a hash never changes with the encoder that computed it.
+        if b"\\" in encoded or not encoded.isascii():
+            encoded = _CANONICAL_JSON.encode(canonical).encode()
+        return hashlib.sha256(encoded).hexdigest()
 
 
 def _text(raw: dict, name: str, *, required: bool = False) -> str:
@@ -265,3 +274,129 @@ def parse_event(raw: Any, *, now: datetime, accept_days: int) -> ParsedEvent:
     if event.reasoning_tokens > event.output_tokens:
         raise EventRejected("reasoning_tokens exceed output_tokens (output includes reasoning).")
     return event
+
+
+# --- the batch fast path ----------------------------------------------------------------
+# A batch is first validated as a whole by msgspec (types, lengths, bounds and unknown
+# fields, in C: a fifth of ``parse_event``'s cost per event); what its schema cannot say
+# (the accept window, the enumerations, NUL characters, subsets within totals) is
+# checked below. Whenever either says no, the event goes through ``parse_event``, the
+# one authority on what is accepted and on the reason of a rejection: the fast path
+# only ever accepts what ``parse_event`` accepts, into an equal ``ParsedEvent``.
+
+
+def _wire_text(length: int, required: bool = False):
+    text = Annotated[str, msgspec.Meta(min_length=1 if required else 0, max_length=length)]
+    return text if required else text | None
+
+
+_Tokens = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)] | None
+
+
+class _WireEvent(msgspec.Struct, forbid_unknown_fields=True):
+    event_id: _wire_text(TEXT_FIELDS["event_id"], required=True)
+    timestamp: Annotated[str, msgspec.Meta(min_length=1)]
+    provider: _wire_text(TEXT_FIELDS["provider"], required=True)
+    model: _wire_text(TEXT_FIELDS["model"], required=True)
+    customer_id: _wire_text(TEXT_FIELDS["customer_id"]) = None
+    user_id: _wire_text(TEXT_FIELDS["user_id"]) = None
+    feature: str | None = None
+    workflow: _wire_text(TEXT_FIELDS["workflow"]) = None
+    prompt_version: _wire_text(TEXT_FIELDS["prompt_version"]) = None
+    api_key_id: _wire_text(TEXT_FIELDS["api_key_id"]) = None
+    environment: str | None = None
+    input_tokens: _Tokens = None
+    output_tokens: _Tokens = None
+    cached_input_tokens: _Tokens = None
+    cache_write_tokens: _Tokens = None
+    reasoning_tokens: _Tokens = None
+    batch: bool | None = None
+    service_tier: _wire_text(TEXT_FIELDS["service_tier"]) = None
+    status: str | None = None
+    attempt: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
+    latency_ms: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)] | None = None
+    quality_score: Any = None
+    billable: bool | None = None
+    cost_usd: Any = None
+    metadata: Any = None
+    source: str | None = None
+    provider_usage: Any = None
+
+
+_WIRE_BATCH = list[_WireEvent]
+
+
+def _fast(wire: _WireEvent, raw: dict, oldest: datetime, newest: datetime) -> ParsedEvent | None:
+    """``wire`` as a ParsedEvent, or None when ``parse_event`` must judge it."""
+    texts = (
+        wire.event_id, wire.provider, wire.model, wire.customer_id or "", wire.user_id or "",
+        wire.workflow or "", wire.prompt_version or "", wire.api_key_id or "",
+        wire.service_tier or "",
+    )  # fmt: skip
+    if wire.provider_usage is not None or "\x00" in "".join(texts):
+        return None
+    feature = wire.feature or ""
+    environment = wire.environment or "production"
+    status = wire.status or "success"
+    source = wire.source or "api"
+    if (
+        (feature and not FEATURE_KEY.match(feature))
+        or environment not in ENVIRONMENTS
+        or status not in STATUSES
+        or source not in SOURCES
+    ):
+        return None
+    input_tokens = wire.input_tokens or 0
+    output_tokens = wire.output_tokens or 0
+    cached = wire.cached_input_tokens or 0
+    written = wire.cache_write_tokens or 0
+    reasoning = wire.reasoning_tokens or 0
+    if cached + written > input_tokens or reasoning > output_tokens:
+        return None
+    try:
+        timestamp = _timestamp(raw)
+        quality_score = _decimal(raw, "quality_score", maximum=Decimal(1))
+        cost_usd = _decimal(raw, "cost_usd", maximum=MAX_COST)
+        metadata = _metadata(raw)
+    except EventRejected:
+        return None
+    if not oldest <= timestamp <= newest:
+        return None
+    service_tier = (wire.service_tier or "").lower()
+    return ParsedEvent(
+        event_id=wire.event_id, timestamp=timestamp, provider=wire.provider.lower(),
+        model=wire.model, customer_id=texts[3], user_id=texts[4], feature=feature,
+        workflow=texts[5], prompt_version=texts[6], api_key_id=texts[7],
+        environment=environment, input_tokens=input_tokens, output_tokens=output_tokens,
+        cached_input_tokens=cached, cache_write_tokens=written, reasoning_tokens=reasoning,
+        # Anthropic reports batch traffic as a service tier.
+        batch=bool(wire.batch) or service_tier == "batch", service_tier=service_tier,
+        status=status, attempt=1 if wire.attempt is None else wire.attempt,
+        latency_ms=wire.latency_ms, quality_score=quality_score, billable=wire.billable,
+        cost_usd=cost_usd, metadata=metadata, source=source,
+    )  # fmt: skip
+
+
+def parse_events(
+    raws: list, *, now: datetime, accept_days: int
+) -> list[ParsedEvent | EventRejected]:
+    """Validate a batch: each raw event's ParsedEvent, or the EventRejected saying why not.
+
+    Same rules and results as ``parse_event`` applied to each, in less time.
+    """
+    oldest = now - timedelta(days=accept_days)
+    newest = now + FUTURE_TOLERANCE
+    try:
+        wires = msgspec.convert(raws, _WIRE_BATCH)
+    except msgspec.ValidationError:
+        wires = [None] * len(raws)
+    results: list[ParsedEvent | EventRejected] = []
+    for wire, raw in zip(wires, raws, strict=True):
+        event = None if wire is None else _fast(wire, raw, oldest, newest)
+        if event is None:
+            try:
+                event = parse_event(raw, now=now, accept_days=accept_days)
+            except EventRejected as rejection:
+                event = rejection
+        results.append(event)
+    return results

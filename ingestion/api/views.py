@@ -31,8 +31,8 @@ class DecimalJSONParser(parsers.JSONParser):
         if len(body) > limit:
             raise PayloadTooLarge(BODY_TOO_LARGE.format(limit=limit))
         try:
-            return decimal_json_loads(body.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError) as error:
+            return decimal_json_loads(body)
+        except ValueError as error:
             raise exceptions.ParseError(INVALID_JSON.format(error=error)) from None
 
 
