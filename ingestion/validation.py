@@ -23,6 +23,7 @@ MAX_BATCH = 1000
 FUTURE_TOLERANCE = timedelta(minutes=5)
 MAX_TOKENS = 2**53  # beyond any real call; keeps sums far inside bigint
 MAX_COST = Decimal("1000000")  # USD per single call
+_ONE = Decimal(1)
 MAX_METADATA_KEYS = 50
 MAX_METADATA_VALUE = 500
 ENVIRONMENTS = frozenset({"production", "staging", "development", "test"})
@@ -148,7 +149,10 @@ def _bool(raw: dict, name: str, default: bool | None) -> bool | None:
 
 
 def _decimal(raw: dict, name: str, *, maximum: Decimal) -> Decimal | None:
-    value = raw.get(name)
+    return _decimal_value(raw.get(name), name, maximum=maximum)
+
+
+def _decimal_value(value: Any, name: str, *, maximum: Decimal) -> Decimal | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, Decimal, str)):
@@ -163,7 +167,10 @@ def _decimal(raw: dict, name: str, *, maximum: Decimal) -> Decimal | None:
 
 
 def _timestamp(raw: dict) -> datetime:
-    value = raw.get("timestamp")
+    return _timestamp_value(raw.get("timestamp"))
+
+
+def _timestamp_value(value: Any) -> datetime:
     if not isinstance(value, str) or not value:
         raise EventRejected("timestamp is required as an ISO 8601 string.")
     try:
@@ -176,7 +183,10 @@ def _timestamp(raw: dict) -> datetime:
 
 
 def _metadata(raw: dict) -> dict[str, str]:
-    value = raw.get("metadata")
+    return _metadata_value(raw.get("metadata"))
+
+
+def _metadata_value(value: Any) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -242,7 +252,7 @@ def parse_event(raw: Any, *, now: datetime, accept_days: int) -> ParsedEvent:
         status=status,
         attempt=_int(raw, "attempt", default=1, minimum=1, maximum=1000),
         latency_ms=_int(raw, "latency_ms", default=None, minimum=0, maximum=2**31 - 1),
-        quality_score=_decimal(raw, "quality_score", maximum=Decimal(1)),
+        quality_score=_decimal(raw, "quality_score", maximum=_ONE),
         billable=_bool(raw, "billable", None),
         cost_usd=_decimal(raw, "cost_usd", maximum=MAX_COST),
         metadata=_metadata(raw),
@@ -293,7 +303,9 @@ def _wire_text(length: int, required: bool = False):
 _Tokens = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)] | None
 
 
-class _WireEvent(msgspec.Struct, forbid_unknown_fields=True):
+class WireEvent(msgspec.Struct, forbid_unknown_fields=True):
+    """An event whose JSON types, lengths and bounds msgspec has checked (the fast path)."""
+
     event_id: _wire_text(TEXT_FIELDS["event_id"], required=True)
     timestamp: Annotated[str, msgspec.Meta(min_length=1)]
     provider: _wire_text(TEXT_FIELDS["provider"], required=True)
@@ -323,10 +335,35 @@ class _WireEvent(msgspec.Struct, forbid_unknown_fields=True):
     provider_usage: Any = None
 
 
-_WIRE_BATCH = list[_WireEvent]
+_WIRE_LIST = list[WireEvent]
 
 
-def _fast(wire: _WireEvent, raw: dict, oldest: datetime, newest: datetime) -> ParsedEvent | None:
+class WireBatch(msgspec.Struct, forbid_unknown_fields=True):
+    """A request body ``{"events": [...]}`` decoded straight into checked events."""
+
+    events: list[WireEvent]
+
+
+_WIRE_DECODER = msgspec.json.Decoder(WireBatch, float_hook=Decimal)
+
+
+def wire_batch_decode(body: bytes) -> WireBatch | None:
+    """The body as a WireBatch, or None when any of it does not fit (decode it as plain JSON
+    then: ``parse_events`` judges each event and says why one is rejected)."""
+    try:
+        return _WIRE_DECODER.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
+def _wire_raw(wire: WireEvent) -> dict:
+    # The event as it was sent: fields absent or null are alike to parse_event.
+    return {
+        name: value for name, value in msgspec.structs.asdict(wire).items() if value is not None
+    }
+
+
+def _fast(wire: WireEvent, oldest: datetime, newest: datetime) -> ParsedEvent | None:
     """``wire`` as a ParsedEvent, or None when ``parse_event`` must judge it."""
     texts = (
         wire.event_id, wire.provider, wire.model, wire.customer_id or "", wire.user_id or "",
@@ -354,10 +391,10 @@ def _fast(wire: _WireEvent, raw: dict, oldest: datetime, newest: datetime) -> Pa
     if cached + written > input_tokens or reasoning > output_tokens:
         return None
     try:
-        timestamp = _timestamp(raw)
-        quality_score = _decimal(raw, "quality_score", maximum=Decimal(1))
-        cost_usd = _decimal(raw, "cost_usd", maximum=MAX_COST)
-        metadata = _metadata(raw)
+        timestamp = _timestamp_value(wire.timestamp)
+        quality_score = _decimal_value(wire.quality_score, "quality_score", maximum=_ONE)
+        cost_usd = _decimal_value(wire.cost_usd, "cost_usd", maximum=MAX_COST)
+        metadata = _metadata_value(wire.metadata)
     except EventRejected:
         return None
     if not oldest <= timestamp <= newest:
@@ -380,20 +417,25 @@ def _fast(wire: _WireEvent, raw: dict, oldest: datetime, newest: datetime) -> Pa
 def parse_events(
     raws: list, *, now: datetime, accept_days: int
 ) -> list[ParsedEvent | EventRejected]:
-    """Validate a batch: each raw event's ParsedEvent, or the EventRejected saying why not.
+    """Validate a batch: each event's ParsedEvent, or the EventRejected saying why not.
 
-    Same rules and results as ``parse_event`` applied to each, in less time.
+    ``raws`` holds decoded JSON events or WireEvents (``wire_batch_decode``). Same rules
+    and results as ``parse_event`` applied to each, in less time.
     """
     oldest = now - timedelta(days=accept_days)
     newest = now + FUTURE_TOLERANCE
-    try:
-        wires = msgspec.convert(raws, _WIRE_BATCH)
-    except msgspec.ValidationError:
-        wires = [None] * len(raws)
+    wires: list = raws
+    if not all(type(raw) is WireEvent for raw in raws):
+        try:
+            wires = msgspec.convert(raws, _WIRE_LIST)
+        except msgspec.ValidationError:
+            wires = [None] * len(raws)
     results: list[ParsedEvent | EventRejected] = []
     for wire, raw in zip(wires, raws, strict=True):
-        event = None if wire is None else _fast(wire, raw, oldest, newest)
+        event = None if wire is None else _fast(wire, oldest, newest)
         if event is None:
+            if type(raw) is WireEvent:
+                raw = _wire_raw(raw)
             try:
                 event = parse_event(raw, now=now, accept_days=accept_days)
             except EventRejected as rejection:

@@ -11,7 +11,7 @@ from ingestion import selectors
 from ingestion.api import filters, serializers
 from ingestion.models import DailyUsage, UsageEvent
 from ingestion.services.ingest import decimal_json_loads, usage_events_ingest
-from ingestion.validation import MAX_BATCH
+from ingestion.validation import MAX_BATCH, WireBatch, wire_batch_decode
 from metron.api.exceptions import PayloadTooLarge
 from metron.api.permissions import request_organization
 from metron.api.viewsets import OrganizationScopedViewSet
@@ -30,6 +30,11 @@ class DecimalJSONParser(parsers.JSONParser):
         body = stream.read(limit + 1) if stream is not None else b""
         if len(body) > limit:
             raise PayloadTooLarge(BODY_TOO_LARGE.format(limit=limit))
+        # The usual body, a batch of well-formed events, decodes straight into checked
+        # events; anything else is decoded as plain JSON and judged event by event.
+        batch = wire_batch_decode(body)
+        if batch is not None:
+            return batch
         try:
             return decimal_json_loads(body)
         except ValueError as error:
@@ -82,7 +87,12 @@ class UsageEventViewSet(
         `rejected` with a reason.
         """
         data = request.data
-        events = data.get("events") if isinstance(data, dict) and "events" in data else [data]
+        if isinstance(data, WireBatch):
+            events = data.events
+        elif isinstance(data, dict) and "events" in data:
+            events = data["events"]
+        else:
+            events = [data]
         if not isinstance(events, list) or not events or not all(events):
             raise exceptions.ValidationError({"events": [EMPTY_BATCH]})
         if len(events) > MAX_BATCH:

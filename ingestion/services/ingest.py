@@ -35,6 +35,7 @@ from ingestion.models import (
 )
 from ingestion.pricing import PriceBook, quantize_cost
 from ingestion.services.providers.keys import provider_keys_register, provider_keys_touch
+from ingestion.services.rollups import SOURCE_COLUMNS as ROLLUP_SOURCE_COLUMNS
 from ingestion.services.rollups import rollups_add_sql, rollups_lock_shared
 from ingestion.validation import MAX_BATCH, EventRejected, ParsedEvent, parse_events
 
@@ -245,7 +246,7 @@ _MOVE = """
         INSERT INTO {table} ({columns})
         SELECT {select} FROM staged ORDER BY event_id
         ON CONFLICT (organization_id, event_id) DO NOTHING
-        RETURNING *
+        RETURNING id, event_id, {returned}
     ),
     rolled_up AS ({rollups}),
     changed AS (
@@ -260,6 +261,7 @@ _MOVE = """
     columns=", ".join(name for name, _ in COLUMNS),
     select=", ".join(f"{name}::jsonb" if kind == "jsonb" else name for name, kind in COLUMNS),
     rollups=rollups_add_sql("inserted"),
+    returned=", ".join(ROLLUP_SOURCE_COLUMNS),
 )
 
 
@@ -278,7 +280,7 @@ def _metadata_json(metadata: dict[str, str]) -> str:
 
 def event_row(
     *,
-    organization: Organization,
+    organization_id: int,
     event: ParsedEvent,
     payload_hash: str,
     dims: Dimensions,
@@ -324,7 +326,7 @@ def event_row(
         cost, source, status = None, "", _UNPRICED
 
     return (
-        organization.pk, event.event_id, event.timestamp, received_at, payload_hash,
+        organization_id, event.event_id, event.timestamp, received_at, payload_hash,
         customer_id, dims.plan_at(customer_id, event.timestamp) if customer_id else None,
         event.user_id, feature_id, event.workflow, event.prompt_version, event.provider,
         event.model, event.api_key_id, key_id, event.environment, event.input_tokens,
@@ -389,7 +391,9 @@ def usage_events_ingest(
     events = parse_events(list(raw_events), now=now, accept_days=organization.usage_accept_days)
     for index, (raw, event) in enumerate(zip(raw_events, events, strict=True)):
         if isinstance(event, EventRejected):
-            event_id = raw.get("event_id") if isinstance(raw, dict) else None
+            event_id = (
+                raw.get("event_id") if isinstance(raw, dict) else getattr(raw, "event_id", "")
+            )
             outcomes[index] = EventOutcome(str(event_id or ""), REJECTED, str(event))
         else:
             parsed.append((index, event, event.payload_hash()))
@@ -408,7 +412,7 @@ def usage_events_ingest(
             dims = dimensions_resolve(organization=organization, events=events)
             prices = PriceBook.for_organization(organization)
             rows = [
-                event_row(organization=organization, event=event, payload_hash=payload_hash,
+                event_row(organization_id=organization.pk, event=event, payload_hash=payload_hash,
                           dims=dims, prices=prices, received_at=now)
                 for _, event, payload_hash in to_insert
             ]  # fmt: skip

@@ -50,6 +50,14 @@ DIMENSIONS = {
     "billable": "billable",
 }
 
+# The ledger columns the aggregates above read: what an insert returns for them.
+SOURCE_COLUMNS = (
+    "organization_id", "timestamp", "customer_id", "feature_id", "plan_id", "provider", "model",
+    "environment", "batch", "billable", "status", "attempt", "input_tokens", "output_tokens",
+    "cached_input_tokens", "cache_write_tokens", "reasoning_tokens", "cost", "estimated_cost",
+    "cost_status",
+)  # fmt: skip
+
 _COLUMNS = ", ".join([*DIMENSIONS, *SUMS])
 _SELECT = ", ".join([*DIMENSIONS.values(), *SUMS.values()])
 _GROUP = ", ".join(str(position) for position in range(1, len(DIMENSIONS) + 1))

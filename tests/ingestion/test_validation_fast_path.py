@@ -12,10 +12,18 @@ import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingestion.validation import EventRejected, ParsedEvent, parse_event, parse_events
+from ingestion.services.ingest import decimal_json_loads
+from ingestion.validation import (
+    EventRejected,
+    ParsedEvent,
+    parse_event,
+    parse_events,
+    wire_batch_decode,
+)
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -130,6 +138,31 @@ def test_fast_path_decides_as_parse_event(raws):
     ]
 
 
+# Decimals as JSON numbers, as callers send them.
+_BODY = msgspec.json.Encoder(decimal_format="number")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(valid_events(), raw_events(), st.just("not an object")), min_size=1, max_size=6
+    )
+)
+def test_a_body_decoded_straight_into_wire_events_is_judged_as_its_json(raws):
+    body = _BODY.encode({"events": raws})
+    try:
+        decoded = decimal_json_loads(body)["events"]
+    except ValueError:  # e.g. NaN, which is not JSON: no path accepts it
+        assert wire_batch_decode(body) is None
+        return
+    expected = [_slow(raw) for raw in decoded]
+    batch = wire_batch_decode(body)
+    if batch is not None:
+        assert [_outcome(r) for r in parse_events(batch.events, now=NOW, accept_days=35)] == (
+            expected
+        )
+
+
 def test_a_valid_batch_takes_the_fast_path_and_matches():
     raws = [
         {"event_id": f"e-{n}", "timestamp": "2026-11-20T11:00:00Z", "provider": "OpenAI",
@@ -142,6 +175,9 @@ def test_a_valid_batch_takes_the_fast_path_and_matches():
     assert parsed == [parse_event(raw, now=NOW, accept_days=35) for raw in raws]
     assert all(isinstance(event, ParsedEvent) for event in parsed)
     assert parsed[0].provider == "openai" and parsed[0].batch is True
+    batch = wire_batch_decode(_BODY.encode({"events": raws}))
+    assert batch is not None
+    assert parse_events(batch.events, now=NOW, accept_days=35) == parsed
 
 
 def _json_hash(event: ParsedEvent) -> str:
