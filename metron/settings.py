@@ -252,6 +252,15 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets several components share get one name (spectacular names enums by field).
+    "ENUM_NAME_OVERRIDES": {
+        "ConfidenceEnum": "findings.models.FindingConfidence",
+        "FindingKindEnum": "findings.models.FindingKind",
+        "FindingStatusEnum": "findings.models.FindingStatus",
+        "RemediationKindEnum": "findings.models.RemediationKind",
+        "RemediationStateEnum": "findings.models.RemediationState",
+        "BudgetStateEnum": "findings.models.BudgetState",
+    },
 }
 
 Q_CLUSTER = {
@@ -271,6 +280,9 @@ METRON_SCHEDULES = [
     "ingestion.tasks.providers.provider_schedules",
     "ingestion.tasks.stripe.stripe_schedules",
     "economics.tasks.economics_schedules",
+    "findings.tasks.findings_schedules",
+    "findings.tasks_notifications.notification_schedules",
+    "findings.tasks_workflow.workflow_schedules",
 ]
 
 UNFOLD = {

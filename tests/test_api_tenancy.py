@@ -21,6 +21,9 @@ from rest_framework import serializers
 
 from accounts.models import Customer, CustomerPlan, Feature, Plan, ProviderKey, Role
 from economics.models import CustomerEconomics, EconomicsSnapshot
+from findings.api.views import FindingsAccess
+from findings.models import Budget, Finding, RemediationItem
+from findings.services.remediation import remediation_create, remediation_submit
 from ingestion.models import DailyUsage, ReconciliationLine, RevenueLine, UsageEvent
 from ingestion.services.ingest import usage_events_ingest
 from ingestion.services.revenue import manual_revenue_entry_create
@@ -32,6 +35,7 @@ from tests.accounts.factories import (
     ProviderKeyFactory,
 )
 from tests.economics.helpers import customer_economics_create, snapshot_create
+from tests.findings.workflow_builders import finding_create, member
 from tests.ingestion.providers.objects import build_provider_objects
 
 pytestmark = pytest.mark.django_db
@@ -90,6 +94,11 @@ DETAIL_ROUTES = [r for r in ROUTES if r.is_detail]
 CREATE_ROUTES = [r for r in ROUTES if not r.is_detail and "post" in r.methods]
 
 
+def writes_need_a_person(route, client) -> bool:
+    """Findings workflow writes are a person's: a service key is refused them (403)."""
+    return hasattr(client, "plaintext_key") and FindingsAccess in route.view.permission_classes
+
+
 def other_row(rows, route):
     if route.model not in rows:
         pytest.fail(f"Add a {route.model} row of the other organization for {route}.")
@@ -132,6 +141,21 @@ def other_org_rows(other_org) -> dict:
         feature_costs=[{"feature_id": feature.pk, "feature": feature.key, "name": MARKER,
                         "cost": "9"}],
     )  # fmt: skip
+    finding = finding_create(
+        other_org, title=f"{MARKER} finding", fingerprint=MARKER, customer=customer,
+        feature=feature, plan=plan, provider_key=key,
+    )  # fmt: skip
+    item = remediation_submit(
+        item=remediation_create(
+            actor=member(other_org, username=f"{MARKER}-ops"), finding=finding,
+            kind="reprice_plan", title=f"{MARKER} item",
+        ),
+        actor=finding.remediations.get().requested_by,
+    )  # fmt: skip
+    budget = Budget.objects.create(
+        organization=other_org, name=f"{MARKER} budget", scope=Budget.Scope.FEATURE,
+        feature=feature, monthly_limit=Decimal("100.00"),
+    )  # fmt: skip
     return {
         Customer: customer, Plan: plan, Feature: feature, ProviderKey: key,
         EconomicsSnapshot: economics, CustomerEconomics: customer_economics,
@@ -139,6 +163,7 @@ def other_org_rows(other_org) -> dict:
         UsageEvent: UsageEvent.objects.get(organization=other_org),
         DailyUsage: DailyUsage.objects.get(organization=other_org),
         ReconciliationLine: build_provider_objects(other_org, MARKER)[ReconciliationLine],
+        Finding: finding, RemediationItem: item, Budget: budget,
     }  # fmt: skip
 
 
@@ -158,6 +183,13 @@ def create_payload(model, suffix: str) -> dict:
             "event_id": f"new-event-{suffix}", "timestamp": timezone.now().isoformat(),
             "provider": "openai", "model": "gpt-4o", "input_tokens": 1, "output_tokens": 1,
         },
+        # Findings have no create; this is the body of their triage actions.
+        Finding: {"reason": f"triage {suffix}", "until": "2099-01-01", "body": suffix},
+        RemediationItem: {
+            "kind": "model_swap", "title": f"new item {suffix}",
+            "estimated_monthly_savings": "10.00",
+        },
+        Budget: {"name": f"new budget {suffix}"},  # read-only: never sent
     }  # fmt: skip
     if model not in payloads:
         pytest.fail(f"Add a create payload for {model.__name__} to the tenancy test.")
@@ -240,6 +272,16 @@ def rows_a(org):
         economics, customer, plan, ai_cost="1", revenue="10", band="healthy", underwater=False,
         profitability="profitable",
     )  # fmt: skip
+    finding = finding_create(org, title="own finding")
+    remediation_create(actor=member(org, username="own-requester"), finding=finding)
+    Budget.objects.create(
+        organization=org, name="own budget", scope=Budget.Scope.ORGANIZATION,
+        monthly_limit=Decimal("100.00"),
+    )  # fmt: skip
+
+
+# Routes answering one object of figures, not a list of rows.
+OBJECT_ROUTES = {"economics-summary-list", "finding-weekly-review-list"}
 
 
 def test_every_api_route_is_swept():
@@ -264,8 +306,7 @@ def test_list_never_shows_other_organization(route, client_a, rows_a, rows_b, ot
         assert other_org.name not in text
         other = other_row(rows_b, route)
         public = route.view.lookup_url_kwarg or route.view.lookup_field
-        # The economics summary is one object of figures, not a list of rows.
-        rows = [] if route.name == "economics-summary-list" else response.json()["results"]
+        rows = [] if route.name in OBJECT_ROUTES else response.json()["results"]
         listed = {str(row.get(public, row.get("id"))) for row in rows}
         assert str(getattr(other, route.view.lookup_field)) not in listed
 
@@ -323,8 +364,15 @@ def test_create_with_other_organization_in_body_lands_in_own(
     # claim goes on the batch envelope, which must ignore it.
     body = {"events": [payload]} | claims if route.model is UsageEvent else payload | claims
 
+    count_before = route.model.objects.filter(organization=org).count()
+
     response = send(client_a, "post", reverse(route.name), body)
 
+    if writes_need_a_person(route, client_a):
+        assert response.status_code == 403, response.content
+        assert route.model.objects.filter(organization=org).count() == count_before
+        assert not route.model.objects.filter(organization=other_org).exists()
+        return
     if route.model is UsageEvent and not hasattr(client_a, "plaintext_key"):
         # Usage arrives from services with an ingest key; staff sessions cannot send it.
         assert response.status_code == 403, response.content
@@ -350,6 +398,9 @@ def test_create_referencing_other_organization_rows_is_400(route, client_a, rows
 
         response = send(client_a, "post", reverse(route.name), payload)
 
+        if writes_need_a_person(route, client_a):
+            assert response.status_code == 403, response.content
+            continue
         assert response.status_code == 400, response.content
         assert response.json()["error"]["fields"] == {field: [message]}
     assert route.model.objects.filter(organization=org).count() == count_before
@@ -367,6 +418,9 @@ def test_update_referencing_other_organization_rows_is_400(route, client_a, rows
     for field, value, message in references:
         response = send(client_a, "patch", path, {field: value})
 
+        if writes_need_a_person(route, client_a):
+            assert response.status_code == 403, response.content
+            continue
         assert response.status_code == 400, response.content
         assert response.json()["error"]["fields"] == {field: [message]}
     assert snapshot(org) == before

@@ -515,7 +515,7 @@ class DayTraffic:
         """The team tests the next prompts in staging on production-grade models (EU hours)."""
         rng = self.rng
         engineers = [f"eng_{_hashed('demo-engineer', str(n))}" for n in range(5)]
-        for _ in range(self.count((3 if self.weekend else 24) * self.pattern_scale)):
+        for _ in range(self.count((20 if self.weekend else 180) * self.pattern_scale)):
             at = self.daytime("eu")
             common = {"customer_id": QA_ACCOUNT, "user_id": rng.choice(engineers),
                       "environment": "staging", "metadata": {"region": "eu"}}  # fmt: skip
@@ -539,7 +539,7 @@ class DayTraffic:
     def legacy_classifier(self) -> None:
         """A forgotten cron still routes tickets through the retired classifier's key."""
         rng = self.rng
-        for _ in range(self.count(30 * self.pattern_scale)):
+        for _ in range(self.count(360 * self.pattern_scale)):
             self.emit(
                 self.at(rng.random() * 24), "openai", "gpt-4o", workflow="ticket-router",
                 api_key_id=LEGACY_KEY, input_tokens=rng.randint(700, 1600),
@@ -549,7 +549,7 @@ class DayTraffic:
     def unmapped_key(self) -> None:
         """Spend on a key nobody claimed: no feature tag, attributed by nothing."""
         rng = self.rng
-        for _ in range(self.count((10 if self.weekend else 36) * self.pattern_scale)):
+        for _ in range(self.count((60 if self.weekend else 220) * self.pattern_scale)):
             output = _lognormal(rng, 450, 0.5, 50, 3000)
             self.emit(
                 self.daytime("na"), "openai", "gpt-4o", api_key_id=UNMAPPED_KEY,

@@ -6,4 +6,5 @@ urlpatterns = [
     path("", include("accounts.api.urls")),
     path("", include("ingestion.api.urls")),
     path("", include("economics.api.urls")),
+    path("", include("findings.api.urls")),
 ]

@@ -1,0 +1,1 @@
+"""The findings REST API: findings and triage, remediation items, budgets, weekly review."""
