@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
-from typing import Final, Protocol
+from typing import Final, NamedTuple, Protocol
 
 import genai_prices
 from genai_prices import data_snapshot
@@ -120,9 +120,8 @@ class TokenUsage:
             )
 
 
-@dataclass(frozen=True, slots=True)
-class PriceQuote:
-    """The priced cost of one event."""
+class PriceQuote(NamedTuple):
+    """The priced cost of one event (a named tuple: one is made per event ingested)."""
 
     cost: Decimal  # USD, quantized to 12 places
     source: str  # CostSource value: price_book or override

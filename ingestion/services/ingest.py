@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import psycopg
@@ -50,8 +50,9 @@ COMPARED_FIELDS = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class EventOutcome:
+class EventOutcome(NamedTuple):
+    """One event's outcome (a named tuple: one is made per event)."""
+
     event_id: str
     status: str
     reason: str = ""
