@@ -65,6 +65,47 @@ ECONOMICS_READ = {
 }
 POLICY_EDIT = {"economics.economicspolicy": ("change", "view")}
 
+# Findings (DESIGN §8). The services hold the workflow rules (maker-checker, who approves
+# pricing); these grants say which screens and buttons a role reaches. "change" on a
+# finding = triage steps; on a remediation item = the workflow buttons (submit, approve,
+# reject, implement, cancel), each still decided by its service; "add" on a detector run
+# = "Run detectors now"; "change" on a delivery = "Retry now". Logs are never deleted.
+FINDINGS_LOGS_READ = {
+    "findings.findingactivity": (VIEW,),
+    "findings.detectorrun": (VIEW,),
+    "findings.remediationapproval": (VIEW,),
+    "findings.remediationtransition": (VIEW,),
+    "findings.budgettransition": (VIEW,),
+    "findings.notificationdelivery": (VIEW,),
+}
+FINDINGS_TRIAGE = {
+    **FINDINGS_LOGS_READ,
+    "findings.finding": ("change", "view"),
+    "findings.findingcomment": ("add", "view"),
+    "findings.remediationitem": EDIT,
+    "findings.detectorrun": ("add", "view"),
+    "findings.notificationdelivery": ("change", "view"),
+    "findings.findingspolicy": (VIEW,),
+    "findings.budget": (VIEW,),
+    "findings.webhookendpoint": (VIEW,),
+}
+FINDINGS_FINANCE = {
+    **FINDINGS_LOGS_READ,
+    "findings.finding": (VIEW,),
+    "findings.findingcomment": ("add", "view"),
+    # Finance decides (approve, reject); it does not request or triage.
+    "findings.remediationitem": ("change", "view"),
+    "findings.findingspolicy": ("change", "view"),
+    "findings.budget": EDIT,
+    "findings.webhookendpoint": (VIEW,),
+}
+FINDINGS_ADMIN = {
+    **FINDINGS_TRIAGE,
+    "findings.findingspolicy": ("change", "view"),
+    "findings.budget": ALL,
+    "findings.webhookendpoint": ALL,
+}
+
 # role → {app_label.model_name: actions}
 ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     Role.OPS: {
@@ -87,6 +128,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "ingestion.stripeconnection": ("change", "view"),
         "ingestion.stripeevent": ("change", "view"),
         **ECONOMICS_READ,
+        **FINDINGS_TRIAGE,
     },
     Role.FINANCE: {
         "accounts.organization": (VIEW,),
@@ -106,6 +148,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         **REVENUE_EDIT,
         **ECONOMICS_READ,
         **POLICY_EDIT,
+        **FINDINGS_FINANCE,
     },
     Role.ENGINEERING: {
         "accounts.organization": (VIEW,),
@@ -125,6 +168,9 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "ingestion.stripeconnection": EDIT,
         "ingestion.stripeevent": ("change", "view"),
         **ECONOMICS_READ,
+        **FINDINGS_TRIAGE,
+        # Engineering wires the outgoing webhooks.
+        "findings.webhookendpoint": EDIT,
     },
     Role.ADMIN: {
         "accounts.organization": ("change", "view"),
@@ -148,6 +194,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "ingestion.stripeevent": ("change", "view"),
         **ECONOMICS_READ,
         **POLICY_EDIT,
+        **FINDINGS_ADMIN,
     },
 }
 

@@ -20,6 +20,7 @@ from accounts.selectors import (
 from economics.dashboards.pages import dashboard_url, overview_figures, period_label
 from economics.dashboards.views import sidebar_items
 from economics.selectors import snapshot_for_period
+from findings.admin.review import sidebar_items as findings_sidebar_items
 from ingestion.models import EventConflict, UnreviewedCustomer, UsageEvent
 from ingestion.selectors import daily_cost_series, unpriced_model_list, usage_summary
 from metron.money import quantize_money
@@ -52,6 +53,9 @@ def sidebar_navigation(request):
     dashboards = sidebar_items(request)
     if dashboards:
         groups.append({"title": "Economics dashboards", "items": dashboards})
+    findings_items = findings_sidebar_items(request)
+    if findings_items:
+        groups.append({"title": "Findings and review", "items": findings_items})
     for app in admin.site.get_app_list(request):
         models = [m for m in app["models"] if m.get("admin_url")]
         groups.append(

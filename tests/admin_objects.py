@@ -48,6 +48,7 @@ from tests.accounts.factories import (
     service_key,
 )
 from tests.economics.builders import Row, feature_item, snapshot_create
+from tests.findings.objects import build_findings_objects
 from tests.ingestion.providers.objects import build_provider_objects
 from tests.ingestion.stripe.objects import build_stripe_objects
 
@@ -80,6 +81,14 @@ def build_catalog(organization: Organization, marker: str) -> dict[type, object]
         **build_economics(organization, customer=customer, plan=plan, feature=feature),
         **build_provider_objects(organization, marker),
         **build_stripe_objects(organization, marker, customer=customer, plan=plan),
+        **build_findings_objects(
+            organization,
+            marker,
+            customer=customer,
+            plan=plan,
+            feature=feature,
+            user=membership.user,
+        ),
         Organization: organization,
         Plan: plan,
         Customer: customer,
