@@ -102,9 +102,9 @@ class ParsedEvent:
         ]  # fmt: skip
         encoded = _FAST_JSON.encode(canonical)
         # msgspec writes what json writes, byte for byte, unless a string needs an
-        # escape (json escapes all non-ASCII): then json's own encoding is hashed, so
-        # a hash never changes with the encoder that computed it.
-        if b"\\" in encoded or not encoded.isascii():
+        # escape (json escapes all but printable ASCII, DEL included): then json's own
+        # encoding is hashed, so a hash never changes with the encoder that computed it.
+        if b"\\" in encoded or b"\x7f" in encoded or not encoded.isascii():
             encoded = _CANONICAL_JSON.encode(canonical).encode()
         return hashlib.sha256(encoded).hexdigest()
 
